@@ -1,0 +1,1 @@
+"""OPTIX server: the asyncio gRPC services and their shared infrastructure."""

@@ -1,0 +1,1 @@
+"""The brokerage service slice."""

@@ -1,0 +1,146 @@
+"""Builds and runs the grpc.aio server hosting any subset of the services, with health,
+reflection, shared interceptors and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from redis.asyncio import Redis
+
+from optix_server.infra.cache import Cache, InMemoryCache, RedisCache
+from optix_server.infra.db import Database
+from optix_server.infra.interceptors import ErrorMappingInterceptor
+from optix_server.infra.lifecycle import Lifecycle
+from optix_server.infra.logging import get_logger
+from optix_server.infra.module import Dependencies, ServiceModule
+from optix_server.infra.pubsub import InMemoryPubSub, PubSub, RedisPubSub
+from optix_server.infra.settings import Settings
+
+log = get_logger(__name__)
+
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+def build_dependencies(settings: Settings) -> Dependencies:
+    """Create the shared infrastructure the settings ask for (Redis when configured)."""
+    cache: Cache
+    pubsub: PubSub
+    if settings.redis_url:
+        cache = RedisCache(Redis.from_url(settings.redis_url), settings.redis_prefix)
+        pubsub = RedisPubSub(Redis.from_url(settings.redis_url), settings.redis_prefix)
+    else:
+        cache = InMemoryCache()
+        pubsub = InMemoryPubSub()
+    return Dependencies(
+        settings=settings,
+        database=Database(settings.database_url),
+        cache=cache,
+        pubsub=pubsub,
+        lifecycle=Lifecycle(),
+    )
+
+
+async def close_dependencies(deps: Dependencies) -> None:
+    """Release every connection the dependencies hold."""
+    await deps.cache.close()
+    await deps.pubsub.close()
+    await deps.database.dispose()
+
+
+class OptixServer:
+    """A grpc.aio server hosting `modules`; start() binds, stop() drains gracefully."""
+
+    def __init__(self, deps: Dependencies, modules: Sequence[ServiceModule]) -> None:
+        self.deps = deps
+        self.modules = list(modules)
+        self.health = health.aio.HealthServicer()
+        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
+        for module in self.modules:
+            interceptors.extend(module.interceptors)
+        max_bytes = deps.settings.max_message_bytes
+        self.server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", max_bytes),
+                ("grpc.max_send_message_length", max_bytes),
+                # Keepalive pings let the server notice phones that vanished mid-stream.
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.keepalive_timeout_ms", 10_000),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+            ],
+        )
+        self.port = 0
+        self._stopped = asyncio.Event()
+
+    @property
+    def service_names(self) -> list[str]:
+        """Fully-qualified names of the hosted optix services."""
+        return [m.full_name for m in self.modules]
+
+    async def start(self) -> int:
+        """Register everything, bind, serve, mark each service SERVING; returns the port."""
+        for module in self.modules:
+            module.register(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*self.service_names, HEALTH_SERVICE, reflection.SERVICE_NAME], self.server
+        )
+        self.port = self.server.add_insecure_port(self.deps.settings.listen_address)
+        if self.port == 0:
+            raise OSError(f"cannot bind {self.deps.settings.listen_address}")
+        await self.server.start()
+        for module in self.modules:
+            if module.on_start is not None:
+                await module.on_start()
+        for name in self.service_names:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "serving",
+            address=f"{self.deps.settings.host}:{self.port}",
+            services=[m.name for m in self.modules],
+        )
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: health NOT_SERVING, streams end UNAVAILABLE, drain within `grace` s."""
+        if self._stopped.is_set():
+            return
+        grace = self.deps.settings.shutdown_grace_seconds if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        self.deps.lifecycle.begin_shutdown()
+        for module in reversed(self.modules):
+            if module.on_stop is not None:
+                try:
+                    await module.on_stop()
+                except Exception:
+                    log.exception("on_stop failed", service=module.name)
+        await self.server.stop(grace)
+        self._stopped.set()
+        log.info("stopped")
+
+    async def wait_stopped(self) -> None:
+        """Wait until stop() has finished."""
+        await self._stopped.wait()
+
+
+async def serve(settings: Settings, modules: Sequence[ServiceModule], deps: Dependencies) -> None:
+    """Serve until SIGINT/SIGTERM, then stop gracefully and release resources."""
+    server = OptixServer(deps, modules)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_requested.set)
+    try:
+        await stop_requested.wait()
+        log.info("shutdown requested")
+    finally:
+        await server.stop()
+        await close_dependencies(deps)

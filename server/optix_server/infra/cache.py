@@ -1,0 +1,144 @@
+"""Key-value cache with TTLs: one protocol, an in-process implementation and a Redis one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol, cast
+
+from redis.asyncio import Redis
+
+
+class Cache(Protocol):
+    """A shared key-value cache. Values are bytes; TTLs are in seconds."""
+
+    async def get(self, key: str) -> bytes | None:
+        """The value of `key`, or None when absent or expired."""
+        ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Values for `keys`, in order, None where absent."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        """Store `value` under `key`, expiring after `ttl_seconds` when given."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove `key` if present."""
+        ...
+
+    async def incr(self, key: str, ttl_seconds: float) -> int:
+        """Atomically add 1 to a counter; the first increment starts its TTL. Returns the count."""
+        ...
+
+    async def ttl(self, key: str) -> float | None:
+        """Seconds until `key` expires; None when absent or without expiry."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class InMemoryCache:
+    """Process-local cache for the embedded default (single replica)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._data: dict[str, tuple[bytes, float | None]] = {}
+
+    def _live(self, key: str) -> tuple[bytes, float | None] | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        expires = item[1]
+        if expires is not None and expires <= self._clock():
+            del self._data[key]
+            return None
+        return item
+
+    async def get(self, key: str) -> bytes | None:
+        """The value of `key`, or None when absent or expired."""
+        item = self._live(key)
+        return None if item is None else item[0]
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Values for `keys`, in order, None where absent."""
+        return [await self.get(k) for k in keys]
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        """Store `value` under `key`, expiring after `ttl_seconds` when given."""
+        expires = None if ttl_seconds is None else self._clock() + ttl_seconds
+        self._data[key] = (value, expires)
+
+    async def delete(self, key: str) -> None:
+        """Remove `key` if present."""
+        self._data.pop(key, None)
+
+    async def incr(self, key: str, ttl_seconds: float) -> int:
+        """Atomically add 1 to a counter; the first increment starts its TTL."""
+        item = self._live(key)
+        if item is None:
+            self._data[key] = (b"1", self._clock() + ttl_seconds)
+            return 1
+        count = int(item[0]) + 1
+        self._data[key] = (str(count).encode(), item[1])
+        return count
+
+    async def ttl(self, key: str) -> float | None:
+        """Seconds until `key` expires; None when absent or without expiry."""
+        item = self._live(key)
+        if item is None or item[1] is None:
+            return None
+        return max(0.0, item[1] - self._clock())
+
+    async def close(self) -> None:
+        """Nothing to release."""
+        self._data.clear()
+
+
+class RedisCache:
+    """Redis-backed cache shared by every replica; keys are namespaced by `prefix`."""
+
+    def __init__(self, redis: Redis, prefix: str = "optix:") -> None:
+        self._redis = redis
+        self._prefix = prefix + "cache:"
+
+    async def get(self, key: str) -> bytes | None:
+        """The value of `key`, or None when absent or expired."""
+        return cast("bytes | None", await self._redis.get(self._prefix + key))
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Values for `keys`, in order, None where absent."""
+        if not keys:
+            return []
+        return cast("list[bytes | None]", await self._redis.mget([self._prefix + k for k in keys]))
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        """Store `value` under `key`, expiring after `ttl_seconds` when given."""
+        px = None if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
+        await self._redis.set(self._prefix + key, value, px=px)
+
+    async def delete(self, key: str) -> None:
+        """Remove `key` if present."""
+        await self._redis.delete(self._prefix + key)
+
+    async def incr(self, key: str, ttl_seconds: float) -> int:
+        """Atomically add 1 to a counter; the first increment starts its TTL."""
+        full = self._prefix + key
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(full)
+            # NX: only the first increment sets the expiry, so the window is fixed, not sliding.
+            pipe.pexpire(full, max(1, int(ttl_seconds * 1000)), nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def ttl(self, key: str) -> float | None:
+        """Seconds until `key` expires; None when absent or without expiry."""
+        ms: int = await self._redis.pttl(self._prefix + key)
+        return None if ms < 0 else ms / 1000
+
+    async def close(self) -> None:
+        """Close the Redis connection pool."""
+        await self._redis.aclose()

@@ -1,0 +1,112 @@
+"""SQLAlchemy 2.0 async storage: the declarative Base, the Database handle and migrations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every slice's models (one metadata for Alembic)."""
+
+
+class DatabaseConfigError(ValueError):
+    """The database URL cannot be used (bad scheme, unknown driver, malformed)."""
+
+
+def _check_url(url: str) -> None:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseConfigError(f"OPTIX_DATABASE_URL is not a valid URL: {url!r}") from None
+    if parsed.drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+        raise DatabaseConfigError(
+            f"OPTIX_DATABASE_URL driver must be sqlite+aiosqlite or postgresql+asyncpg, "
+            f"got {parsed.drivername!r}"
+        )
+
+
+def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers proceed during a write; busy_timeout waits instead of failing on a lock;
+    # foreign keys are off by default in SQLite.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    """An async engine plus a session factory; one per process, passed to repositories."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        _check_url(url)
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = make_url(url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"echo": echo}
+        if not self.is_sqlite:
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _enable_sqlite_pragmas)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed on success, rolled back on any exception."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        """Open a connection and run a trivial query; raises if the database is unreachable."""
+        from sqlalchemy import text
+
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def alembic_config(url: str) -> Any:
+    """An Alembic Config pointing at the bundled migrations and `url`."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+async def migrate(database: Database) -> None:
+    """Upgrade the schema to the newest revision of every branch (`alembic upgrade heads`)."""
+    from alembic import command
+
+    config = alembic_config(database.url)
+
+    def upgrade(sync_connection: Any) -> None:
+        config.attributes["connection"] = sync_connection
+        command.upgrade(config, "heads")
+
+    async with database.engine.begin() as conn:
+        await conn.run_sync(upgrade)

@@ -1,0 +1,134 @@
+"""Server interceptors shared by every service: request decoding and domain-error mapping."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeAlias
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from optix_server.infra import errors
+from optix_server.infra.grpc_errors import internal_status, to_grpc_status, to_rpc_status
+from optix_server.infra.logging import get_logger
+
+log = get_logger(__name__)
+
+# A string alias: grpc.RpcMethodHandler is generic only in the type stubs.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+
+class MalformedRequest:
+    """Stand-in for a request whose bytes did not decode; turned into INVALID_ARGUMENT."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _safe_deserializer(
+    deserializer: Callable[[bytes], Any] | None,
+) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except (DecodeError, ValueError, TypeError) as exc:
+            return MalformedRequest(type(exc).__name__)
+
+    return decode
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any], method: str, exc: BaseException
+) -> None:
+    if isinstance(exc, errors.OptixError):
+        status = to_rpc_status(exc)
+    elif isinstance(exc, NotImplementedError):
+        status = to_rpc_status(errors.Unimplemented(f"{method.lstrip('/')} is not implemented yet"))
+    else:
+        # Log the traceback for operators; the client learns nothing about internals.
+        log.error("unhandled exception", method=method, exc_info=exc)
+        status = internal_status()
+    grpc_status = to_grpc_status(status)
+    await context.abort(
+        grpc_status.code, grpc_status.details, trailing_metadata=grpc_status.trailing_metadata
+    )
+
+
+def _reject_malformed(request: Any) -> None:
+    if isinstance(request, MalformedRequest):
+        raise errors.InvalidArgument(
+            "the request message could not be decoded",
+            [errors.FieldViolation("request", f"not a valid protobuf message ({request.reason})")],
+        )
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Maps domain errors to statuses with details, undecodable requests to INVALID_ARGUMENT,
+    and anything unexpected to a bare INTERNAL (logged, never leaked)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        """Wrap the handler's behaviour and request decoder."""
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        decode = _safe_deserializer(handler.request_deserializer)
+        encode = handler.response_serializer
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(method, handler.unary_unary), decode, encode
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(method, handler.unary_stream), decode, encode
+            )
+        # Client- and bidi-streaming RPCs are not part of the OPTIX contracts.
+        return handler
+
+
+def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            _reject_malformed(request)
+            result = behaviour(request, context)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(context, method, exc)
+        finally:
+            log.debug("rpc", method=method, ms=round((time.perf_counter() - started) * 1000, 2))
+
+    return unary
+
+
+def _wrap_stream(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    async def stream(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        try:
+            _reject_malformed(request)
+            result = behaviour(request, context)
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not None:
+                async for item in result:
+                    yield item
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(context, method, exc)
+
+    return stream

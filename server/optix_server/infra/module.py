@@ -1,0 +1,45 @@
+"""What every service slice receives (Dependencies) and what it gives back (ServiceModule)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+
+from optix_server.infra.cache import Cache
+from optix_server.infra.db import Database
+from optix_server.infra.lifecycle import Lifecycle
+from optix_server.infra.pubsub import PubSub
+from optix_server.infra.settings import Settings
+
+
+@dataclass
+class Dependencies:
+    """Shared infrastructure handed to each slice's `create_module` (no globals anywhere)."""
+
+    settings: Settings
+    database: Database
+    cache: Cache
+    pubsub: PubSub
+    lifecycle: Lifecycle
+
+
+@dataclass
+class ServiceModule:
+    """One hosted gRPC service: how to add it to a server, which methods are public, its hooks."""
+
+    # Short name, as in `optix serve --services`: "user", "marketdata", ...
+    name: str
+    # Fully-qualified proto service name, for health and reflection: "optix.user.v1.UserService".
+    full_name: str
+    # Adds the servicer to a grpc.aio server.
+    register: Callable[[grpc.aio.Server], None]
+    # Full method paths ("/optix.user.v1.UserService/Login") callable without a token.
+    public_methods: frozenset[str] = frozenset()
+    # Server interceptors this slice contributes (e.g. authentication), outermost first.
+    interceptors: tuple[grpc.aio.ServerInterceptor, ...] = ()
+    # Awaited after the server started / before it stops (start background tasks, drain them).
+    on_start: Callable[[], Awaitable[None]] | None = None
+    on_stop: Callable[[], Awaitable[None]] | None = None
+    extra: dict[str, object] = field(default_factory=dict)

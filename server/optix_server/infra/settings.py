@@ -1,0 +1,91 @@
+"""Process settings, read once from OPTIX_* environment variables and passed down explicitly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from optix_server.infra.env import SettingsError, env_float, env_int, env_str
+
+ALL_SERVICES: tuple[str, ...] = ("user", "marketdata", "watchlist", "brokerage", "alert")
+
+
+def parse_services(raw: str) -> tuple[str, ...]:
+    """Parse a comma-separated service list ("all" or e.g. "user,marketdata")."""
+    names = [part.strip().lower() for part in raw.split(",") if part.strip()]
+    if not names or names == ["all"]:
+        return ALL_SERVICES
+    unknown = [n for n in names if n not in ALL_SERVICES]
+    if unknown:
+        raise SettingsError(
+            f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(ALL_SERVICES)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process needs to know about its environment, read once at start-up."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    services: tuple[str, ...] = ALL_SERVICES
+    var_dir: Path = Path("var")
+    # None means the embedded SQLite database under var_dir.
+    database_url_override: str | None = None
+    redis_url: str | None = None
+    # Prefix for every Redis key and channel, so environments can share one Redis.
+    redis_prefix: str = "optix:"
+    log_level: str = "INFO"
+    log_format: str = "console"
+    shutdown_grace_seconds: float = 5.0
+    max_message_bytes: int = 4 * 1024 * 1024
+    # Addresses of other services for service-to-service calls (default: this process).
+    service_addresses: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL in use: the override, or SQLite under var_dir."""
+        if self.database_url_override:
+            return self.database_url_override
+        return f"sqlite+aiosqlite:///{(self.var_dir / 'optix.db').as_posix()}"
+
+    @property
+    def listen_address(self) -> str:
+        """host:port the gRPC server binds."""
+        return f"{self.host}:{self.port}"
+
+    def address_of(self, service: str) -> str:
+        """Where to reach `service` (another process, or this one by default)."""
+        return self.service_addresses.get(service, f"{self.host}:{self.port}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from OPTIX_* variables (os.environ by default)."""
+        env = os.environ if env is None else env
+        log_format = env_str(env, "OPTIX_LOG_FORMAT", "console").lower()
+        if log_format not in {"console", "json"}:
+            raise SettingsError(f"OPTIX_LOG_FORMAT must be console or json, got {log_format!r}")
+        addresses = {
+            svc: env[f"OPTIX_{svc.upper()}_ADDRESS"]
+            for svc in ALL_SERVICES
+            if env.get(f"OPTIX_{svc.upper()}_ADDRESS")
+        }
+        return cls(
+            host=env_str(env, "OPTIX_HOST", "127.0.0.1"),
+            port=env_int(env, "OPTIX_PORT", 50051, minimum=0),
+            services=parse_services(env_str(env, "OPTIX_SERVICES", "all")),
+            var_dir=Path(env_str(env, "OPTIX_VAR_DIR", "var")),
+            database_url_override=env.get("OPTIX_DATABASE_URL") or None,
+            redis_url=env.get("OPTIX_REDIS_URL") or None,
+            redis_prefix=env_str(env, "OPTIX_REDIS_PREFIX", "optix:"),
+            log_level=env_str(env, "OPTIX_LOG_LEVEL", "INFO").upper(),
+            log_format=log_format,
+            shutdown_grace_seconds=env_float(env, "OPTIX_SHUTDOWN_GRACE_SECONDS", 5.0, minimum=0),
+            max_message_bytes=env_int(
+                env, "OPTIX_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, minimum=1024
+            ),
+            service_addresses=addresses,
+        )

@@ -1,0 +1,1 @@
+"""Market data slice: providers, quotes, options chains with Greeks and quote streaming."""

@@ -1,0 +1,1 @@
+"""The watchlist service slice."""

@@ -1,0 +1,51 @@
+"""`optix serve` refuses unusable configuration with one line, not a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+OPTIX = [sys.executable, "-m", "optix_server.cli"]
+
+
+def _run(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "OPTIX_VAR_DIR": str(tmp_path / "var"), **env}
+    return subprocess.run(
+        [*OPTIX, *args], env=full_env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("postgresql+asyncpg://optix:s3cret@127.0.0.1:1/optix", "cannot reach the database"),
+        ("mysql://root@127.0.0.1/optix", "driver must be"),
+        ("not a url at all", "not a valid URL"),
+    ],
+)
+def test_broken_database_url_exits_nonzero_with_one_line(
+    url: str, fragment: str, tmp_path: Path
+) -> None:
+    result = _run(["serve", "--port", "0"], {"OPTIX_DATABASE_URL": url}, tmp_path)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr
+
+
+def test_unknown_service_is_refused(tmp_path: Path) -> None:
+    result = _run(["serve", "--services", "user,nope"], {}, tmp_path)
+    assert result.returncode != 0
+    assert "unknown service(s) nope" in result.stderr
+
+
+def test_bad_number_in_env_is_refused(tmp_path: Path) -> None:
+    result = _run(["serve"], {"OPTIX_PORT": "eighty"}, tmp_path)
+    assert result.returncode != 0
+    assert "OPTIX_PORT must be an integer" in result.stderr

@@ -1,0 +1,104 @@
+"""Cache and pub/sub contracts, run against the in-process and the Redis implementations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from optix_server.infra.cache import Cache, InMemoryCache, RedisCache
+from optix_server.infra.pubsub import InMemoryPubSub, PubSub, RedisPubSub
+from tests.support.backends import redis_namespace
+
+
+@pytest.fixture
+async def pubsub(broker_kind: str) -> AsyncIterator[PubSub]:
+    """A PubSub of the parametrised kind."""
+    if broker_kind == "memory":
+        yield InMemoryPubSub()
+        return
+    async with redis_namespace() as (url, prefix):
+        bus = RedisPubSub(Redis.from_url(url), prefix)
+        yield bus
+        await bus.close()
+
+
+@pytest.fixture
+async def cache(broker_kind: str) -> AsyncIterator[Cache]:
+    """A Cache of the parametrised kind."""
+    if broker_kind == "memory":
+        yield InMemoryCache()
+        return
+    async with redis_namespace() as (url, prefix):
+        store = RedisCache(Redis.from_url(url), prefix)
+        yield store
+        await store.close()
+
+
+async def test_every_subscriber_gets_every_message_in_order(pubsub: PubSub) -> None:
+    async with pubsub.subscribe("quotes.AAPL") as first, pubsub.subscribe("quotes.AAPL") as second:
+        for i in range(5):
+            await pubsub.publish("quotes.AAPL", f"tick-{i}".encode())
+        for stream in (first, second):
+            got = [await asyncio.wait_for(anext(stream), 5) for _ in range(5)]
+            assert got == [f"tick-{i}".encode() for i in range(5)]
+
+
+async def test_channels_are_isolated(pubsub: PubSub) -> None:
+    async with pubsub.subscribe("a") as on_a:
+        await pubsub.publish("b", b"not for a")
+        await pubsub.publish("a", b"for a")
+        assert await asyncio.wait_for(anext(on_a), 5) == b"for a"
+
+
+async def test_publish_without_subscribers_is_fine_and_unsubscribe_stops_delivery(
+    pubsub: PubSub,
+) -> None:
+    await pubsub.publish("nobody", b"x")
+    async with pubsub.subscribe("c") as on_c:
+        await pubsub.publish("c", b"1")
+        assert await asyncio.wait_for(anext(on_c), 5) == b"1"
+    async with pubsub.subscribe("c") as again:
+        await pubsub.publish("c", b"2")
+        assert await asyncio.wait_for(anext(again), 5) == b"2"
+
+
+async def test_cache_set_get_delete(cache: Cache) -> None:
+    assert await cache.get("k") is None
+    await cache.set("k", b"v", ttl_seconds=60)
+    assert await cache.get("k") == b"v"
+    assert await cache.get_many(["k", "missing"]) == [b"v", None]
+    remaining = await cache.ttl("k")
+    assert remaining is not None and 0 < remaining <= 60
+    await cache.delete("k")
+    assert await cache.get("k") is None
+
+
+async def test_cache_incr_counts_and_keeps_first_expiry(cache: Cache) -> None:
+    assert await cache.incr("n", ttl_seconds=30) == 1
+    assert await cache.incr("n", ttl_seconds=30) == 2
+    assert await cache.incr("n", ttl_seconds=30) == 3
+    remaining = await cache.ttl("n")
+    assert remaining is not None and remaining <= 30
+
+
+async def test_in_memory_cache_expires_on_its_clock() -> None:
+    now = [1000.0]
+    cache = InMemoryCache(clock=lambda: now[0])
+    await cache.set("k", b"v", ttl_seconds=5)
+    now[0] += 4.9
+    assert await cache.get("k") == b"v"
+    now[0] += 0.2
+    assert await cache.get("k") is None
+
+
+async def test_stalled_in_memory_subscriber_is_bounded() -> None:
+    bus = InMemoryPubSub(max_backlog=3)
+    async with bus.subscribe("s") as stream:
+        for i in range(10):
+            await bus.publish("s", str(i).encode())
+        got = [await asyncio.wait_for(anext(stream), 5) for _ in range(3)]
+    assert got == [b"7", b"8", b"9"]
+    assert bus.dropped == 7

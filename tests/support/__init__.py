@@ -1,0 +1,1 @@
+"""Shared test support: backends (SQLite/PostgreSQL/Redis) and a real server on port 0."""

@@ -1,0 +1,74 @@
+"""Start a real OPTIX grpc.aio server on port 0 against a given database and broker."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
+from optix_server.infra.db import migrate
+from optix_server.infra.module import Dependencies
+from optix_server.infra.settings import ALL_SERVICES, Settings
+from optix_server.services import create_modules
+
+
+@dataclass
+class RunningServer:
+    """A started server: where to reach it and its dependencies (for white-box checks)."""
+
+    address: str
+    server: OptixServer
+    deps: Dependencies
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the server runs with."""
+        return self.deps.settings
+
+    def channel(self) -> grpc.aio.Channel:
+        """A new insecure channel to the server (caller closes it)."""
+        return grpc.aio.insecure_channel(self.address)
+
+
+def make_settings(
+    database_url: str,
+    tmp_path: Path,
+    *,
+    redis_url: str | None = None,
+    redis_prefix: str = "optix:",
+    services: Sequence[str] = ALL_SERVICES,
+    **overrides: object,
+) -> Settings:
+    """Settings for a test server on 127.0.0.1:0; `overrides` replace any field."""
+    settings = Settings(
+        host="127.0.0.1",
+        port=0,
+        services=tuple(services),
+        var_dir=tmp_path / "var",
+        database_url_override=database_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        shutdown_grace_seconds=1.0,
+    )
+    return dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    """Migrate, start every configured service on port 0, yield, then stop gracefully."""
+    deps = build_dependencies(settings)
+    try:
+        await migrate(deps.database)
+        server = OptixServer(deps, create_modules(deps, settings.services))
+        port = await server.start()
+        try:
+            yield RunningServer(f"127.0.0.1:{port}", server, deps)
+        finally:
+            await server.stop(grace=settings.shutdown_grace_seconds)
+    finally:
+        await close_dependencies(deps)
