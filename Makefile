@@ -60,8 +60,8 @@ breaking: $(STAMP) ## buf breaking against main
 		$(BIN)/buf breaking --against '.git#branch=main'; \
 	else echo "no v1 protos on main yet: nothing to compare"; fi
 
-bench: $(STAMP) ## benchmarks (ratios against baselines measured in the same run)
-	$(BIN)/python -m tests.bench
+bench: $(STAMP) ## benchmarks, printed as ratios against baselines from the same run (BENCH=bench_x to pick)
+	$(BIN)/python -m tests.bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) var

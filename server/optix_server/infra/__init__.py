@@ -1,1 +1,1 @@
-"""Shared infrastructure used by every service slice (config, errors, storage, messaging, serving)."""
+"""Shared infrastructure used by every service slice: config, errors, storage, messaging."""
