@@ -16,7 +16,7 @@ from optix_server.infra.app import OptixServer, build_dependencies, close_depend
 from optix_server.infra.lifecycle import Lifecycle
 from optix_server.infra.module import ServiceModule
 from tests.support.backends import fresh_database_url
-from tests.support.server import make_settings
+from tests.support.server import make_settings, service_metadata
 
 
 class _ForeverStream(alert_service_pb2_grpc.AlertServiceServicer):  # type: ignore[misc]
@@ -59,7 +59,10 @@ async def test_stop_ends_streams_with_unavailable_and_health_not_serving(tmp_pat
                 )
                 first = await watch.read()
                 assert first.status == health_pb2.HealthCheckResponse.SERVING
-                stream = stub.StreamAlertEvents(alert_service_pb2.StreamAlertEventsRequest())
+                stream = stub.StreamAlertEvents(
+                    alert_service_pb2.StreamAlertEventsRequest(),
+                    metadata=service_metadata(deps.settings),
+                )
                 reader = asyncio.ensure_future(stream.read())
                 await asyncio.wait_for(started.wait(), 10)
                 stopping = asyncio.ensure_future(server.stop(grace=5))

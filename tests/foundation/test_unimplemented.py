@@ -12,7 +12,7 @@ from optix_server.infra.app import OptixServer, build_dependencies, close_depend
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.infra.unimplemented import unimplemented_module
 from tests.support.backends import fresh_database_url
-from tests.support.server import make_settings
+from tests.support.server import make_settings, service_metadata
 
 
 def _watchlist_contract_only(deps: Dependencies) -> ServiceModule:
@@ -38,7 +38,7 @@ async def test_contract_only_rpc_names_itself_in_unimplemented(tmp_path: Path) -
                     response_deserializer=None,
                 )
                 with pytest.raises(grpc.aio.AioRpcError) as info:
-                    await call(b"", timeout=5)
+                    await call(b"", timeout=5, metadata=service_metadata(deps.settings))
         finally:
             await server.stop(0)
             await close_dependencies(deps)

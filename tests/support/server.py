@@ -11,10 +11,15 @@ from pathlib import Path
 import grpc
 
 from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
+from optix_server.infra.auth.factory import build_token_authority
 from optix_server.infra.db import migrate
 from optix_server.infra.module import Dependencies
 from optix_server.infra.settings import ALL_SERVICES, Settings
 from optix_server.services import create_modules
+from optix_server.user.config import UserSettings
+
+# bcrypt's minimum cost: the tests exercise the logic, not the work factor.
+TEST_BCRYPT_COST = 4
 
 
 @dataclass
@@ -33,6 +38,16 @@ class RunningServer:
     def channel(self) -> grpc.aio.Channel:
         """A new insecure channel to the server (caller closes it)."""
         return grpc.aio.insecure_channel(self.address)
+
+    def service_metadata(self) -> tuple[tuple[str, str], ...]:
+        """`authorization` metadata carrying a service-identity token valid on this server."""
+        return service_metadata(self.settings)
+
+
+def service_metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """`authorization` metadata with a service token signed by the keys `settings` point at."""
+    token = build_token_authority(settings).issue_service_token("tests").token
+    return (("authorization", f"Bearer {token}"),)
 
 
 def make_settings(
@@ -54,6 +69,7 @@ def make_settings(
         redis_url=redis_url,
         redis_prefix=redis_prefix,
         shutdown_grace_seconds=1.0,
+        user=UserSettings(bcrypt_cost=TEST_BCRYPT_COST),
     )
     return dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
 

@@ -12,6 +12,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
 
+from optix_server.infra.auth.factory import (
+    build_auth_interceptor,
+    build_session_revocations,
+    build_token_authority,
+)
+from optix_server.infra.auth.interceptor import AuthInterceptor
 from optix_server.infra.cache import Cache, InMemoryCache, RedisCache
 from optix_server.infra.db import Database
 from optix_server.infra.interceptors import ErrorMappingInterceptor
@@ -55,11 +61,25 @@ async def close_dependencies(deps: Dependencies) -> None:
 class OptixServer:
     """A grpc.aio server hosting `modules`; start() binds, stop() drains gracefully."""
 
-    def __init__(self, deps: Dependencies, modules: Sequence[ServiceModule]) -> None:
+    def __init__(
+        self,
+        deps: Dependencies,
+        modules: Sequence[ServiceModule],
+        *,
+        auth: AuthInterceptor | None = None,
+    ) -> None:
         self.deps = deps
         self.modules = list(modules)
         self.health = health.aio.HealthServicer()
-        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
+        # Authentication sits inside error mapping and guards every hosted service, whether or
+        # not the user service runs in this process; `auth` lets tests inject a clock.
+        if auth is None:
+            auth = build_auth_interceptor(
+                build_token_authority(deps.settings),
+                (method for module in self.modules for method in module.public_methods),
+                build_session_revocations(deps.settings, deps.cache),
+            )
+        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor(), auth]
         for module in self.modules:
             interceptors.extend(module.interceptors)
         max_bytes = deps.settings.max_message_bytes

@@ -62,7 +62,8 @@ class Database:
             path = make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: an unexpected DB error logged as INTERNAL must not carry row values.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)

@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from optix_server.infra.auth.config import AuthSettings
 from optix_server.infra.env import SettingsError, env_float, env_int, env_str
+from optix_server.marketdata.config import MarketDataSettings
+from optix_server.user.config import UserSettings
 
 ALL_SERVICES: tuple[str, ...] = ("user", "marketdata", "watchlist", "brokerage", "alert")
 
@@ -44,6 +47,12 @@ class Settings:
     max_message_bytes: int = 4 * 1024 * 1024
     # Addresses of other services for service-to-service calls (default: this process).
     service_addresses: Mapping[str, str] = field(default_factory=dict)
+    # Token signing/verification (OPTIX_AUTH_*), shared by every service's auth interceptor.
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    # Password hashing, token lifetimes and brute-force limits (OPTIX_USER_*).
+    user: UserSettings = field(default_factory=UserSettings)
+    # Market data provider, simulation, Schwab and streaming settings (OPTIX_MARKETDATA_*).
+    marketdata: MarketDataSettings = field(default_factory=MarketDataSettings)
 
     @property
     def database_url(self) -> str:
@@ -88,4 +97,7 @@ class Settings:
                 env, "OPTIX_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, minimum=1024
             ),
             service_addresses=addresses,
+            auth=AuthSettings.from_env(env),
+            user=UserSettings.from_env(env),
+            marketdata=MarketDataSettings.from_env(env),
         )

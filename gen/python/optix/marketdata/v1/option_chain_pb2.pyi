@@ -68,6 +68,10 @@ class _ImpliedVolatilityStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrappe
     """The solver did not reach the required precision."""
     IMPLIED_VOLATILITY_STATUS_EXPIRED: _ImpliedVolatilityStatus.ValueType  # 5
     """The contract has expired (no time value left)."""
+    IMPLIED_VOLATILITY_STATUS_ABOVE_MAXIMUM: _ImpliedVolatilityStatus.ValueType  # 6
+    """The option's price is at or above its no-arbitrage maximum (the discounted underlying for a
+    call, the discounted strike for a put): no finite volatility reproduces it.
+    """
 
 class ImpliedVolatilityStatus(_ImpliedVolatilityStatus, metaclass=_ImpliedVolatilityStatusEnumTypeWrapper):
     """Why an implied volatility was or was not found."""
@@ -84,6 +88,10 @@ IMPLIED_VOLATILITY_STATUS_NOT_CONVERGED: ImpliedVolatilityStatus.ValueType  # 4
 """The solver did not reach the required precision."""
 IMPLIED_VOLATILITY_STATUS_EXPIRED: ImpliedVolatilityStatus.ValueType  # 5
 """The contract has expired (no time value left)."""
+IMPLIED_VOLATILITY_STATUS_ABOVE_MAXIMUM: ImpliedVolatilityStatus.ValueType  # 6
+"""The option's price is at or above its no-arbitrage maximum (the discounted underlying for a
+call, the discounted strike for a put): no finite volatility reproduces it.
+"""
 Global___ImpliedVolatilityStatus: _TypeAlias = ImpliedVolatilityStatus  # noqa: Y015
 
 @_typing.final

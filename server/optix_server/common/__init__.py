@@ -1,0 +1,1 @@
+"""Helpers shared by several service slices (symbol parsing)."""

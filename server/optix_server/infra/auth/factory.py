@@ -1,0 +1,36 @@
+"""Builds the process's TokenAuthority and AuthInterceptor from Settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from optix_server.infra.auth.clock import Clock, SystemClock
+from optix_server.infra.auth.interceptor import AuthInterceptor
+from optix_server.infra.auth.keys import load_keyring
+from optix_server.infra.auth.revocation import SessionRevocations
+from optix_server.infra.auth.tokens import TokenAuthority
+from optix_server.infra.cache import Cache
+from optix_server.infra.settings import Settings
+
+
+def build_token_authority(settings: Settings, clock: Clock | None = None) -> TokenAuthority:
+    """The authority signing and verifying tokens with the configured keys."""
+    clock = clock or SystemClock()
+    keyring = load_keyring(settings.auth, clock, settings.var_dir)
+    return TokenAuthority(keyring, settings.auth, clock)
+
+
+def build_session_revocations(settings: Settings, cache: Cache) -> SessionRevocations:
+    """The deny-list of ended sessions, kept in the shared cache."""
+    return SessionRevocations(cache, settings.auth.max_token_lifetime)
+
+
+def build_auth_interceptor(
+    authority: TokenAuthority,
+    public_methods: Iterable[str],
+    revocations: SessionRevocations | None = None,
+) -> AuthInterceptor:
+    """The interceptor guarding every RPC except `public_methods`, health and reflection."""
+    return AuthInterceptor(
+        authority, public_methods=frozenset(public_methods), revocations=revocations
+    )

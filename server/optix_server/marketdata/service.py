@@ -1,0 +1,343 @@
+"""Market data domain logic: cached quotes, priced chains, expirations and price history.
+
+Knows nothing of gRPC: takes plain values, returns domain values, raises infra errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime
+from typing import TypeVar
+
+import numpy as np
+
+from optix_server.common.occ import OptionRight
+from optix_server.infra.cache import Cache
+from optix_server.infra.errors import NotFound, Unavailable, ViolationCollector
+from optix_server.marketdata.config import MarketDataSettings
+from optix_server.marketdata.convert import decode_quote, encode_quote
+from optix_server.marketdata.models import (
+    BarInterval,
+    ChainFilter,
+    ContractSide,
+    Expiration,
+    Greeks,
+    InstrumentType,
+    OptionMarket,
+    OptionsChain,
+    PricedOption,
+    PriceHistory,
+    PricingParameters,
+    Quote,
+    RawChain,
+)
+from optix_server.marketdata.pricing.chain import analyze_chain
+from optix_server.marketdata.providers.base import (
+    MarketDataProvider,
+    ProviderError,
+    UnknownSymbolError,
+)
+from optix_server.marketdata.timeconv import TIME_CONVENTION, trading_date, years_to_expiration
+from optix_server.marketdata.validation import (
+    optional_positive,
+    symbol_field,
+    symbol_list,
+    ticker_field,
+)
+
+T = TypeVar("T")
+
+MODEL = "black-scholes-merton"
+PRICE_BASIS = "mark"
+MAX_BATCH_SYMBOLS = 500
+MAX_HISTORY_BARS = 10_000
+# Chains bigger than this are priced in a worker thread so the event loop keeps serving.
+THREAD_THRESHOLD = 200
+MIN_HEARTBEAT, MAX_HEARTBEAT, DEFAULT_HEARTBEAT = 1.0, 60.0, 15.0
+
+
+def quote_cache_key(symbol: str) -> str:
+    """Where a symbol's latest quote lives in the cache."""
+    return f"marketdata:quote:{symbol}"
+
+
+class MarketDataService:
+    """Quotes (cached with a short TTL), chains with IV and Greeks, expirations and history."""
+
+    def __init__(
+        self,
+        provider: MarketDataProvider,
+        cache: Cache,
+        settings: MarketDataSettings,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._provider = provider
+        self._cache = cache
+        self._settings = settings
+        self._now = now
+
+    async def _upstream(self, call: Awaitable[T], what: str) -> T:
+        try:
+            return await call
+        except UnknownSymbolError as exc:
+            raise NotFound(str(exc) or f"{what} not found", resource_type="symbol") from exc
+        except ProviderError as exc:
+            raise Unavailable(
+                f"market data source unavailable: {exc}", reason="MARKET_DATA_UNAVAILABLE"
+            ) from exc
+
+    async def _fetch(self, symbols: Sequence[str], *, store: bool = True) -> dict[str, Quote]:
+        quotes = await self._upstream(self._provider.get_quotes(symbols), "quotes")
+        ttl = self._settings.quote_cache_ttl
+        if store and ttl > 0 and quotes:
+            await asyncio.gather(
+                *(
+                    self._cache.set(quote_cache_key(s), encode_quote(q), ttl)
+                    for s, q in quotes.items()
+                )
+            )
+        return quotes
+
+    async def get_quote(self, symbol: str) -> Quote:
+        """The latest quote for a ticker or OCC symbol; NotFound when the source has none."""
+        errors = ViolationCollector()
+        normalized = symbol_field(errors, "symbol", symbol)
+        errors.raise_if_any()
+        cached = await self._cache.get(quote_cache_key(normalized))
+        if cached is not None:
+            return decode_quote(cached)
+        quote = (await self._fetch([normalized])).get(normalized)
+        if quote is None:
+            raise NotFound(
+                f"no quote for {normalized!r}", resource_type="symbol", resource_name=normalized
+            )
+        return quote
+
+    async def batch_get_quotes(self, symbols: Sequence[str]) -> tuple[list[Quote], list[str]]:
+        """Quotes found, in request order, and the normalised symbols that have none."""
+        errors = ViolationCollector()
+        wanted = symbol_list(errors, "symbols", symbols, MAX_BATCH_SYMBOLS)
+        errors.raise_if_any()
+        cached = await self._cache.get_many([quote_cache_key(s) for s in wanted])
+        found = {s: decode_quote(c) for s, c in zip(wanted, cached, strict=True) if c is not None}
+        misses = [s for s in wanted if s not in found]
+        if misses:
+            found.update(await self._fetch(misses))
+        return [found[s] for s in wanted if s in found], [s for s in wanted if s not in found]
+
+    async def list_expirations(self, underlying: str) -> tuple[list[Expiration], date]:
+        """Listed expirations, soonest first, and the date days-to-expiration count from."""
+        errors = ViolationCollector()
+        ticker = ticker_field(errors, "underlying", underlying)
+        errors.raise_if_any()
+        expirations = await self._upstream(self._provider.list_expirations(ticker), ticker)
+        today = trading_date(self._now())
+        return sorted((e for e in expirations if e.date >= today), key=lambda e: e.date), today
+
+    async def get_options_chain(
+        self,
+        underlying: str,
+        *,
+        expiration_start: date | None,
+        expiration_end: date | None,
+        strike_min: float,
+        strike_max: float,
+        strike_count: int,
+        side: ContractSide | None,
+        invalid_dates: Sequence[tuple[str, str]] = (),
+    ) -> OptionsChain:
+        """The chain for the filters, every contract with IV and Greeks from its mark."""
+        errors = ViolationCollector()
+        for field, why in invalid_dates:
+            errors.add(field, why)
+        ticker = ticker_field(errors, "underlying", underlying)
+        lo = optional_positive(errors, "strike_min", strike_min)
+        hi = optional_positive(errors, "strike_max", strike_max)
+        if lo is not None and hi is not None and hi < lo:
+            errors.add("strike_max", "must not be below strike_min")
+        if expiration_start and expiration_end and expiration_end < expiration_start:
+            errors.add("expiration_end", "must not be before expiration_start")
+        if strike_count < 0:
+            errors.add("strike_count", "must be >= 0")
+        if side is None:
+            errors.add("side", "unknown contract side")
+        errors.raise_if_any()
+        chain_filter = ChainFilter(
+            expiration_start, expiration_end, lo, hi, strike_count, side or ContractSide.BOTH
+        )
+        raw = await self._upstream(
+            self._provider.get_chain(ticker, expiration_start, expiration_end), ticker
+        )
+        now = self._now()
+        if len(raw.contracts) > THREAD_THRESHOLD:
+            return await asyncio.to_thread(self._price_chain, raw, chain_filter, now)
+        return self._price_chain(raw, chain_filter, now)
+
+    def _price_chain(self, raw: RawChain, chain_filter: ChainFilter, now: datetime) -> OptionsChain:
+        spot = raw.underlying_quote.mark
+        rate = self._settings.risk_free_rate
+        dividend_yield = self._settings.dividend_yield(raw.underlying)
+        contracts = select_contracts(raw.contracts, chain_filter, spot)
+        years = {e: years_to_expiration(e, now) for e in {c.contract.expiration for c in contracts}}
+        t = np.array([years[c.contract.expiration] for c in contracts], dtype=np.float64)
+        analytics = analyze_chain(
+            spot,
+            rate,
+            dividend_yield,
+            np.array([c.contract.strike for c in contracts], dtype=np.float64),
+            t,
+            np.array([c.contract.right is OptionRight.CALL for c in contracts], dtype=bool),
+            np.array([c.bid for c in contracts], dtype=np.float64),
+            np.array([c.ask for c in contracts], dtype=np.float64),
+            np.array([c.last for c in contracts], dtype=np.float64),
+        )
+        g = analytics.greeks
+        columns = zip(
+            analytics.mark.tolist(),
+            analytics.implied_volatility.tolist(),
+            analytics.status.tolist(),
+            g.delta.tolist(),
+            g.gamma.tolist(),
+            g.theta.tolist(),
+            g.vega.tolist(),
+            g.rho.tolist(),
+            t.tolist(),
+            analytics.in_the_money.tolist(),
+            strict=True,
+        )
+        options = [
+            PricedOption(
+                contract=c.contract,
+                underlying=raw.underlying,
+                multiplier=c.multiplier,
+                bid=c.bid,
+                ask=c.ask,
+                last=c.last,
+                mark=mark,
+                volume=c.volume,
+                open_interest=c.open_interest,
+                implied_volatility=iv,
+                iv_status=status,
+                greeks=None if delta != delta else Greeks(delta, gamma, theta, vega, rho),
+                time_to_expiration_years=years_left,
+                in_the_money=itm,
+            )
+            for c, (mark, iv, status, delta, gamma, theta, vega, rho, years_left, itm) in zip(
+                contracts, columns, strict=True
+            )
+        ]
+        return OptionsChain(
+            underlying=raw.underlying,
+            underlying_quote=raw.underlying_quote,
+            pricing=PricingParameters(
+                underlying_price=spot,
+                risk_free_rate=rate,
+                dividend_yield=dividend_yield,
+                model=MODEL,
+                time_convention=TIME_CONVENTION,
+                pricing_time=now,
+                price_basis=PRICE_BASIS,
+            ),
+            options=options,
+            source=raw.source,
+        )
+
+    async def get_price_history(
+        self,
+        symbol: str,
+        interval: BarInterval | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> PriceHistory:
+        """OHLCV bars starting in [start, end); end defaults to (and is capped at) now."""
+        errors = ViolationCollector()
+        ticker = ticker_field(errors, "symbol", symbol)
+        now = self._now()
+        if interval is None:
+            errors.add("interval", "a bar interval is required")
+        if start is None:
+            errors.add("start_time", "is required")
+        end = min(end, now) if end is not None else now
+        if start is not None and start >= end:
+            errors.add("end_time", "must be after start_time (and start_time before now)")
+        if start is not None and interval is not None and start < end:
+            bars = (end - start).total_seconds() / interval.value
+            if bars > MAX_HISTORY_BARS:
+                errors.add(
+                    "start_time",
+                    f"the range holds {int(bars)} bars of this interval; "
+                    f"at most {MAX_HISTORY_BARS}",
+                )
+        errors.raise_if_any()
+        assert interval is not None and start is not None  # guaranteed by the checks above
+        bars_list = await self._upstream(
+            self._provider.get_price_history(ticker, interval, start, end), ticker
+        )
+        kind = InstrumentType.INDEX if ticker.startswith("$") else InstrumentType.EQUITY
+        return PriceHistory(ticker, interval, bars_list, self._provider.source, kind)
+
+    def validate_stream(
+        self, symbols: Sequence[str], heartbeat_seconds: float | None
+    ) -> tuple[list[str], float]:
+        """Normalised stream symbols (1 to the per-stream limit) and the heartbeat interval."""
+        errors = ViolationCollector()
+        wanted = symbol_list(errors, "symbols", symbols, self._settings.max_stream_symbols)
+        heartbeat = DEFAULT_HEARTBEAT
+        if heartbeat_seconds is not None:
+            if not MIN_HEARTBEAT <= heartbeat_seconds <= MAX_HEARTBEAT:
+                errors.add("heartbeat_interval", "must be between 1 s and 60 s")
+            heartbeat = heartbeat_seconds
+        errors.raise_if_any()
+        return wanted, heartbeat
+
+    async def cached_quotes(self, symbols: Sequence[str]) -> dict[str, bytes]:
+        """Encoded latest quotes for symbols (cache first, then the source): stream snapshots."""
+        cached = await self._cache.get_many([quote_cache_key(s) for s in symbols])
+        found = {s: c for s, c in zip(symbols, cached, strict=True) if c is not None}
+        misses = [s for s in symbols if s not in found]
+        if misses:
+            try:
+                # Not stored: the feed owner is about to write fresher ticks for these symbols.
+                fetched = await self._fetch(misses, store=False)
+            except (Unavailable, NotFound):
+                # A snapshot is a courtesy: live ticks still follow when the source recovers.
+                fetched = {}
+            found.update({s: encode_quote(q) for s, q in fetched.items()})
+        return found
+
+
+def select_contracts(
+    contracts: Sequence[OptionMarket], chain_filter: ChainFilter, spot: float
+) -> list[OptionMarket]:
+    """Apply the chain filters and order by expiration, strike, calls before puts."""
+    f = chain_filter
+    chosen = [
+        c
+        for c in contracts
+        if (f.expiration_start is None or c.contract.expiration >= f.expiration_start)
+        and (f.expiration_end is None or c.contract.expiration <= f.expiration_end)
+        and (f.strike_min is None or c.contract.strike >= f.strike_min)
+        and (f.strike_max is None or c.contract.strike <= f.strike_max)
+        and (
+            f.side is ContractSide.BOTH
+            or (f.side is ContractSide.CALLS) == (c.contract.right is OptionRight.CALL)
+        )
+    ]
+    if f.strike_count > 0:
+        by_expiration: dict[date, set[float]] = {}
+        for c in chosen:
+            by_expiration.setdefault(c.contract.expiration, set()).add(c.contract.strike)
+        keep = {
+            exp: set(sorted(strikes, key=lambda k: (abs(k - spot), k))[: f.strike_count])
+            for exp, strikes in by_expiration.items()
+        }
+        chosen = [c for c in chosen if c.contract.strike in keep[c.contract.expiration]]
+    return sorted(
+        chosen,
+        key=lambda c: (
+            c.contract.expiration,
+            c.contract.strike_thousandths,
+            c.contract.right.value,
+        ),
+    )

@@ -1,0 +1,251 @@
+"""Quote stream fan-out: one pub/sub subscription per symbol per process, shared by every
+client stream, each client holding only the newest quote per symbol (conflation).
+
+A slow client never slows the others: fan-out only replaces an entry in that client's
+dictionary, so its memory is bounded by its symbol count whatever the tick rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from optix.marketdata.v1 import quote_pb2
+from optix_server.infra.errors import Unavailable
+from optix_server.infra.lifecycle import SHUTDOWN_MESSAGE
+from optix_server.infra.logging import get_logger
+from optix_server.infra.pubsub import PubSub
+
+log = get_logger(__name__)
+
+DEMAND_CHANNEL = "marketdata.demand"
+SUBSCRIBE_TIMEOUT = 10.0
+
+Snapshot = Callable[[Sequence[str]], Awaitable[dict[str, bytes]]]
+
+
+def quote_channel(symbol: str) -> str:
+    """The pub/sub channel carrying a symbol's ticks."""
+    return f"marketdata.quotes.{symbol}"
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One quote update: its symbol, per-symbol sequence and encoded Quote message."""
+
+    symbol: str
+    sequence: int
+    payload: bytes
+
+
+def tick_from_payload(payload: bytes) -> Tick:
+    """Read the symbol and sequence of an encoded Quote (once per tick per process)."""
+    message = quote_pb2.Quote.FromString(payload)
+    return Tick(message.symbol, message.sequence, payload)
+
+
+class QuoteSubscription:
+    """One client stream's view: the newest undelivered tick per symbol, and a wake-up."""
+
+    __slots__ = ("_closed", "_pending", "_ready", "_sent", "conflated", "symbols")
+
+    def __init__(self, symbols: Sequence[str]) -> None:
+        self.symbols = tuple(symbols)
+        self._pending: dict[str, Tick] = {}
+        self._sent: dict[str, int] = {}
+        self._ready = asyncio.Event()
+        self._closed = False
+        self.conflated = 0
+
+    @property
+    def pending(self) -> int:
+        """How many symbols have an undelivered tick (never more than the symbol count)."""
+        return len(self._pending)
+
+    def offer(self, tick: Tick) -> None:
+        """Keep `tick` unless this stream already has (or sent) a newer one for its symbol."""
+        if tick.sequence <= self._sent.get(tick.symbol, 0):
+            return
+        previous = self._pending.get(tick.symbol)
+        if previous is not None:
+            if previous.sequence >= tick.sequence:
+                return
+            self.conflated += 1
+        self._pending[tick.symbol] = tick
+        self._ready.set()
+
+    def close(self) -> None:
+        """End the stream: the next next_batch raises Unavailable."""
+        self._closed = True
+        self._ready.set()
+
+    async def next_batch(self, heartbeat_seconds: float) -> list[Tick]:
+        """Everything pending as one batch; [] when a heartbeat is due; Unavailable on close."""
+        if not self._pending and not self._closed:
+            self._ready.clear()
+            try:
+                async with asyncio.timeout(heartbeat_seconds):
+                    await self._ready.wait()
+            except TimeoutError:
+                return []
+        if self._closed:
+            raise Unavailable(SHUTDOWN_MESSAGE, reason="SHUTTING_DOWN")
+        batch = list(self._pending.values())
+        self._pending.clear()
+        for tick in batch:
+            self._sent[tick.symbol] = tick.sequence
+        return batch
+
+
+class _SymbolFeed:
+    """The process's single subscription to one symbol's channel."""
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.listeners: set[QuoteSubscription] = set()
+        self.ready = asyncio.Event()
+        self.failed: BaseException | None = None
+        self.last_sequence = 0
+        self.task: asyncio.Task[None] | None = None
+
+
+class QuoteHub:
+    """Shares one upstream subscription per symbol among all client streams of a process."""
+
+    def __init__(
+        self,
+        pubsub: PubSub,
+        snapshot: Snapshot,
+        shutting_down: asyncio.Event,
+        lease_seconds: float = 15.0,
+    ) -> None:
+        self._pubsub = pubsub
+        self._snapshot = snapshot
+        self._shutting_down = shutting_down
+        self._renew_every = lease_seconds / 3
+        self._feeds: dict[str, _SymbolFeed] = {}
+        self._subscriptions: set[QuoteSubscription] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def symbol_count(self) -> int:
+        """Symbols with a live upstream subscription in this process."""
+        return len(self._feeds)
+
+    @property
+    def stream_count(self) -> int:
+        """Client streams currently open."""
+        return len(self._subscriptions)
+
+    async def start(self) -> None:
+        """Start renewing demand leases and watching for shutdown."""
+        self._tasks = [
+            asyncio.create_task(self._renew_demand(), name="marketdata-demand"),
+            asyncio.create_task(self._close_on_shutdown(), name="marketdata-shutdown"),
+        ]
+
+    async def stop(self) -> None:
+        """End every client stream (UNAVAILABLE) and drop every upstream subscription."""
+        for sub in list(self._subscriptions):
+            sub.close()
+        for task in self._tasks:
+            task.cancel()
+        for feed in list(self._feeds.values()):
+            if feed.task is not None:
+                feed.task.cancel()
+        tasks = [*self._tasks, *(f.task for f in self._feeds.values() if f.task is not None)]
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._feeds.clear()
+        self._tasks = []
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, symbols: Sequence[str]) -> AsyncIterator[QuoteSubscription]:
+        """A subscription to `symbols` for the duration of the context, primed with the
+        latest known quote of each symbol."""
+        if self._shutting_down.is_set():
+            raise Unavailable(SHUTDOWN_MESSAGE, reason="SHUTTING_DOWN")
+        sub = QuoteSubscription(symbols)
+        self._subscriptions.add(sub)
+        new: list[_SymbolFeed] = []
+        try:
+            for symbol in sub.symbols:
+                feed = self._feeds.get(symbol)
+                if feed is None:
+                    feed = _SymbolFeed(symbol)
+                    self._feeds[symbol] = feed
+                    feed.task = asyncio.create_task(self._run_feed(feed), name=f"md-{symbol}")
+                    new.append(feed)
+                feed.listeners.add(sub)
+            await self._await_ready([self._feeds[s] for s in sub.symbols])
+            if new:
+                await self._announce([f.symbol for f in new])
+            for symbol, payload in (await self._snapshot(sub.symbols)).items():
+                tick = tick_from_payload(payload)
+                if tick.symbol == symbol:
+                    sub.offer(tick)
+            yield sub
+        finally:
+            self._subscriptions.discard(sub)
+            for symbol in sub.symbols:
+                feed = self._feeds.get(symbol)
+                if feed is None:
+                    continue
+                feed.listeners.discard(sub)
+                if not feed.listeners:
+                    del self._feeds[symbol]
+                    if feed.task is not None:
+                        feed.task.cancel()
+
+    async def _await_ready(self, feeds: list[_SymbolFeed]) -> None:
+        pending = [f for f in feeds if not f.ready.is_set()]
+        if pending:
+            try:
+                async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                    await asyncio.gather(*(f.ready.wait() for f in pending))
+            except TimeoutError:
+                raise Unavailable("quote stream could not subscribe in time") from None
+        failed = [f for f in feeds if f.failed is not None]
+        if failed:
+            raise Unavailable("quote stream could not subscribe to the quote feed")
+
+    async def _run_feed(self, feed: _SymbolFeed) -> None:
+        try:
+            async with self._pubsub.subscribe(quote_channel(feed.symbol)) as messages:
+                feed.ready.set()
+                async for payload in messages:
+                    tick = tick_from_payload(payload)
+                    # Sequences only grow: an older tick (duplicate publisher, late message)
+                    # would move a client backwards, so it is dropped here once.
+                    if tick.sequence <= feed.last_sequence:
+                        continue
+                    feed.last_sequence = tick.sequence
+                    for sub in feed.listeners:
+                        sub.offer(tick)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("quote feed subscription failed", symbol=feed.symbol, error=str(exc))
+            feed.failed = exc
+            feed.ready.set()
+            for sub in list(feed.listeners):
+                sub.close()
+
+    async def _announce(self, symbols: Sequence[str]) -> None:
+        try:
+            await self._pubsub.publish(DEMAND_CHANNEL, "\n".join(symbols).encode())
+        except Exception as exc:
+            log.warning("could not announce quote demand", error=str(exc))
+
+    async def _renew_demand(self) -> None:
+        # Leases tell the feed owner (maybe another replica) which symbols still have readers.
+        while True:
+            await asyncio.sleep(self._renew_every)
+            if self._feeds:
+                await self._announce(list(self._feeds))
+
+    async def _close_on_shutdown(self) -> None:
+        await self._shutting_down.wait()
+        for sub in list(self._subscriptions):
+            sub.close()

@@ -1,0 +1,35 @@
+"""Stream message bytes built from already-encoded quotes, so a tick is serialised once per
+process rather than once per client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from optix.marketdata.v1 import marketdata_service_pb2
+
+# Field 1, wire type 2 (length-delimited): StreamQuotesResponse.quotes and QuoteBatch.quotes.
+_FIELD_1 = b"\x0a"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def quote_batch_response(quotes: Iterable[bytes]) -> bytes:
+    """The bytes of StreamQuotesResponse{quotes: QuoteBatch{quotes: [...]}}."""
+    batch = b"".join(_FIELD_1 + _varint(len(q)) + q for q in quotes)
+    return _FIELD_1 + _varint(len(batch)) + batch
+
+
+def serialize_stream_response(
+    message: bytes | marketdata_service_pb2.StreamQuotesResponse,
+) -> bytes:
+    """Response serializer for StreamQuotes: pre-encoded bytes pass through untouched."""
+    if isinstance(message, bytes):
+        return message
+    return message.SerializeToString()

@@ -1,0 +1,98 @@
+"""UserSettings: password hashing, token lifetimes and brute-force limits of the user service."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from optix_server.infra.env import SettingsError, env_int, env_str
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> timedelta:
+    return timedelta(seconds=env_int(env, name, default, minimum=minimum))
+
+
+def _pepper(env: Mapping[str, str]) -> bytes | None:
+    raw = env.get("OPTIX_USER_PEPPER", "").strip()
+    if not raw:
+        return None
+    try:
+        value = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError("OPTIX_USER_PEPPER must be base64") from None
+    if len(value) < 32:
+        raise SettingsError("OPTIX_USER_PEPPER must decode to at least 32 bytes")
+    return value
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    """Tuning of the user service, read once from OPTIX_USER_* variables."""
+
+    bcrypt_cost: int = 12
+    # bcrypt threads: one core is always left to the event loop.
+    bcrypt_workers: int = max(1, (os.cpu_count() or 2) - 1)
+    # Password checks admitted at once (running + queued); more are refused fast.
+    bcrypt_max_pending: int = 8
+    # Server-side secret mixed into password and recovery-code hashes and the TOTP-secret key.
+    # None: a random one is created once under the var dir (fine on a laptop; set it in prod).
+    pepper: bytes | None = None
+    access_token_ttl: timedelta = timedelta(minutes=15)
+    refresh_token_ttl: timedelta = timedelta(days=30)
+    mfa_challenge_ttl: timedelta = timedelta(minutes=5)
+    mfa_issuer: str = "OPTIX"
+    recovery_code_count: int = 10
+    # Failed attempts allowed per window before RESOURCE_EXHAUSTED; windows always end, so a
+    # lockout lasts at most one window.
+    failure_window: timedelta = timedelta(minutes=15)
+    login_failures_per_account_and_address: int = 5
+    login_failures_per_account: int = 20
+    login_failures_per_address: int = 50
+    mfa_failures_per_account: int = 5
+    mfa_failures_per_address: int = 20
+    mfa_attempts_per_challenge: int = 5
+    registrations_per_address: int = 20
+    # Proxies in front of the server that append to x-forwarded-for (Envoy: 1). 0 means use
+    # the TCP peer address; never trust the header beyond the proxies you run.
+    trusted_proxy_hops: int = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> UserSettings:
+        """Read OPTIX_USER_* variables (defaults for anything unset)."""
+        default = cls()
+        return cls(
+            bcrypt_cost=env_int(env, "OPTIX_USER_BCRYPT_COST", 12, minimum=4),
+            bcrypt_workers=env_int(
+                env, "OPTIX_USER_BCRYPT_WORKERS", default.bcrypt_workers, minimum=1
+            ),
+            bcrypt_max_pending=env_int(env, "OPTIX_USER_BCRYPT_MAX_PENDING", 8, minimum=1),
+            pepper=_pepper(env),
+            access_token_ttl=_seconds(env, "OPTIX_USER_ACCESS_TOKEN_TTL_SECONDS", 900, 30),
+            refresh_token_ttl=_seconds(env, "OPTIX_USER_REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, 60),
+            mfa_challenge_ttl=_seconds(env, "OPTIX_USER_MFA_CHALLENGE_TTL_SECONDS", 300, 30),
+            mfa_issuer=env_str(env, "OPTIX_USER_MFA_ISSUER", "OPTIX"),
+            failure_window=_seconds(env, "OPTIX_USER_FAILURE_WINDOW_SECONDS", 900, 1),
+            login_failures_per_account_and_address=env_int(
+                env, "OPTIX_USER_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS", 5, minimum=1
+            ),
+            login_failures_per_account=env_int(
+                env, "OPTIX_USER_LOGIN_FAILURES_PER_ACCOUNT", 20, minimum=1
+            ),
+            login_failures_per_address=env_int(
+                env, "OPTIX_USER_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1
+            ),
+            mfa_failures_per_account=env_int(
+                env, "OPTIX_USER_MFA_FAILURES_PER_ACCOUNT", 5, minimum=1
+            ),
+            mfa_failures_per_address=env_int(
+                env, "OPTIX_USER_MFA_FAILURES_PER_ADDRESS", 20, minimum=1
+            ),
+            registrations_per_address=env_int(
+                env, "OPTIX_USER_REGISTRATIONS_PER_ADDRESS", 20, minimum=1
+            ),
+            trusted_proxy_hops=env_int(env, "OPTIX_USER_TRUSTED_PROXY_HOPS", 0, minimum=0),
+        )

@@ -1,0 +1,69 @@
+"""Domain values of the user service to and from protobuf messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf import timestamp_pb2
+
+from optix.user.v1 import user_pb2, user_service_pb2
+from optix_server.user.domain import MfaChallenge, ProfileUpdate, TokenPair, UserProfile
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    """A protobuf Timestamp for an aware datetime."""
+    result = timestamp_pb2.Timestamp()
+    result.FromDatetime(value)
+    return result
+
+
+def token_pair(pair: TokenPair) -> user_pb2.TokenPair:
+    """TokenPair message."""
+    return user_pb2.TokenPair(
+        access_token=pair.access_token,
+        access_token_expire_time=timestamp(pair.access_token_expire_time),
+        refresh_token=pair.refresh_token,
+        refresh_token_expire_time=timestamp(pair.refresh_token_expire_time),
+        token_type="Bearer",
+    )
+
+
+def mfa_challenge(challenge: MfaChallenge) -> user_pb2.MfaChallenge:
+    """MfaChallenge message."""
+    return user_pb2.MfaChallenge(
+        challenge_id=challenge.challenge_id, expire_time=timestamp(challenge.expire_time)
+    )
+
+
+def user(profile: UserProfile) -> user_pb2.User:
+    """User message."""
+    prefs = profile.notifications
+    return user_pb2.User(
+        name=profile.name,
+        email=profile.email,
+        display_name=profile.display_name,
+        time_zone=profile.time_zone,
+        notification_preferences=user_pb2.NotificationPreferences(
+            push_enabled=prefs.push_enabled,
+            email_enabled=prefs.email_enabled,
+            webhook_url=prefs.webhook_url,
+        ),
+        mfa_enabled=profile.mfa_enabled,
+        create_time=timestamp(profile.create_time),
+        update_time=timestamp(profile.update_time),
+    )
+
+
+def profile_update(request: user_service_pb2.UpdateMeRequest) -> ProfileUpdate:
+    """The UpdateMe request as a domain ProfileUpdate."""
+    prefs = request.user.notification_preferences
+    return ProfileUpdate(
+        paths=tuple(request.update_mask.paths),
+        email=request.user.email,
+        display_name=request.user.display_name,
+        time_zone=request.user.time_zone,
+        push_enabled=prefs.push_enabled,
+        email_enabled=prefs.email_enabled,
+        webhook_url=prefs.webhook_url,
+        current_password=request.current_password,
+    )

@@ -1,0 +1,132 @@
+"""Tables of the user slice: accounts, refresh-token families, MFA challenges, recovery codes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from optix_server.infra.db import Base
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert to UTC; naive values are refused because their zone is a guess."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UtcDateTime column")
+        value = value.astimezone(UTC)
+        # SQLite compares timestamps as text: store every value naive-UTC in one format.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Attach UTC to values that come back naive."""
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class UserRow(Base):
+    """An account. Secrets are stored only as hashes or encrypted."""
+
+    __tablename__ = "user_users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # As entered (trimmed, domain lowercased); shown back to the user.
+    email: Mapped[str] = mapped_column(String(254))
+    # Casefolded email: the identity for sign-in and uniqueness.
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    push_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    webhook_url: Mapped[str] = mapped_column(String(2048), default="")
+    mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # TOTP secrets, AES-GCM encrypted under a key derived from the server pepper.
+    mfa_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mfa_pending_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The last TOTP time step accepted: a code for this step or an earlier one is refused.
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    update_time: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RefreshFamilyRow(Base):
+    """A sign-in session: every refresh token rotated from one sign-in shares this family."""
+
+    __tablename__ = "user_refresh_families"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("user_users.id", ondelete="CASCADE"), index=True
+    )
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Absolute lifetime: rotation never extends it.
+    expire_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoke_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoke_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class RefreshTokenRow(Base):
+    """One refresh token of a family, stored as a SHA-256 hash; `use_time` set once rotated."""
+
+    __tablename__ = "user_refresh_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    family_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("user_refresh_families.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    use_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class MfaChallengeRow(Base):
+    """A pending second-factor step of a sign-in; single use, short-lived, limited attempts."""
+
+    __tablename__ = "user_mfa_challenges"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("user_users.id", ondelete="CASCADE"), index=True
+    )
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    expire_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    use_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RecoveryCodeRow(Base):
+    """A one-time MFA recovery code, stored as a keyed hash."""
+
+    __tablename__ = "user_recovery_codes"
+    __table_args__ = (UniqueConstraint("user_id", "code_hash"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("user_users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    use_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

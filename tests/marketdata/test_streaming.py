@@ -1,0 +1,186 @@
+"""The stream hub: shared per-symbol subscriptions, conflation, stalled clients, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from datetime import UTC, datetime
+
+import pytest
+
+from optix_server.infra.cache import InMemoryCache
+from optix_server.infra.errors import Unavailable
+from optix_server.infra.pubsub import InMemoryPubSub
+from optix_server.marketdata.convert import decode_quote, encode_quote
+from optix_server.marketdata.feed import FeedPublisher
+from optix_server.marketdata.models import DataSource, InstrumentType, Quote
+from optix_server.marketdata.providers.simulated import SimulatedProvider
+from optix_server.marketdata.providers.universe import SimulatedInstrument
+from optix_server.marketdata.streaming import QuoteHub, QuoteSubscription, Tick, quote_channel
+
+
+class CountingPubSub:
+    """InMemoryPubSub that counts subscribe() calls per channel."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryPubSub()
+        self.subscriptions: Counter[str] = Counter()
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        await self.inner.publish(channel, payload)
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        self.subscriptions[channel] += 1
+        return self.inner.subscribe(channel)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def quote(symbol: str, sequence: int, last: float = 100.0) -> Quote:
+    return Quote(
+        symbol=symbol,
+        instrument_type=InstrumentType.EQUITY,
+        bid=last - 0.01,
+        ask=last + 0.01,
+        last=last,
+        bid_size=1,
+        ask_size=1,
+        volume=sequence,
+        open=100.0,
+        high=max(100.0, last),
+        low=min(100.0, last),
+        previous_close=99.0,
+        quote_time=datetime.now(UTC),
+        source=DataSource.SIMULATED,
+        sequence=sequence,
+    )
+
+
+async def no_snapshot(symbols: Sequence[str]) -> dict[str, bytes]:
+    return {}
+
+
+async def test_many_clients_one_upstream_subscription_and_a_stalled_client() -> None:
+    pubsub = CountingPubSub()
+    shutdown = asyncio.Event()
+    hub = QuoteHub(pubsub, no_snapshot, shutdown)
+    await hub.start()
+    symbols = ["AAPL", "MSFT", "SPY"]
+    clients = 200
+    ticks = 30
+    received: list[dict[str, list[int]]] = [{s: [] for s in symbols} for _ in range(clients)]
+    progress = [0] * clients
+    caught_up = asyncio.Event()
+    target = [0]
+
+    async def reader(i: int, sub: QuoteSubscription) -> None:
+        while True:
+            for tick in await sub.next_batch(30):
+                received[i][tick.symbol].append(tick.sequence)
+            progress[i] = min(max(v, default=0) for v in received[i].values())
+            if all(p >= target[0] for p in progress):
+                caught_up.set()
+
+    async with AsyncExitStack() as stack:
+        subs = [await stack.enter_async_context(hub.subscribe(symbols)) for _ in range(clients)]
+        stalled = await stack.enter_async_context(hub.subscribe(symbols))  # never read
+        readers = [asyncio.create_task(reader(i, s)) for i, s in enumerate(subs)]
+        # One shared upstream subscription per symbol, however many streams.
+        assert hub.symbol_count == 3
+        assert all(pubsub.subscriptions[quote_channel(s)] == 1 for s in symbols)
+        for seq in range(1, ticks + 1):
+            target[0] = seq
+            caught_up.clear()
+            for s in symbols:
+                await pubsub.publish(quote_channel(s), encode_quote(quote(s, seq)))
+            await asyncio.wait_for(caught_up.wait(), 10)
+        for task in readers:
+            task.cancel()
+        # Every reading client saw every tick, in order, despite the stalled one.
+        for per_client in received:
+            for s in symbols:
+                assert per_client[s] == list(range(1, ticks + 1))
+        # The stalled client holds only the newest tick per symbol: memory stays bounded.
+        assert stalled.pending == len(symbols)
+        assert stalled.conflated == len(symbols) * (ticks - 1)
+        batch = await stalled.next_batch(1)
+        assert sorted((t.symbol, t.sequence) for t in batch) == [(s, ticks) for s in symbols]
+    # Last listener gone: upstream subscriptions are dropped.
+    assert hub.symbol_count == 0 and hub.stream_count == 0
+    await hub.stop()
+
+
+async def test_batches_collect_several_symbols() -> None:
+    pubsub = InMemoryPubSub()
+    hub = QuoteHub(pubsub, no_snapshot, asyncio.Event())
+    async with hub.subscribe(["A", "B", "C"]) as sub:
+        for s in ("A", "B", "C"):
+            await pubsub.publish(quote_channel(s), encode_quote(quote(s, 1)))
+        # All three arrived before the client woke: one message carries all of them.
+        batch: list[Tick] = await sub.next_batch(10)
+        assert {t.symbol for t in batch} == {"A", "B", "C"}
+
+
+async def test_older_and_duplicate_ticks_are_dropped() -> None:
+    pubsub = InMemoryPubSub()
+
+    async def snapshot(symbols: Sequence[str]) -> dict[str, bytes]:
+        return {"AAPL": encode_quote(quote("AAPL", 5))}
+
+    hub = QuoteHub(pubsub, snapshot, asyncio.Event())
+    async with hub.subscribe(["AAPL"]) as sub:
+        assert [t.sequence for t in await sub.next_batch(10)] == [5]  # the snapshot
+        for seq in (4, 5, 6, 6, 3, 7):
+            await pubsub.publish(quote_channel("AAPL"), encode_quote(quote("AAPL", seq)))
+        seen: list[int] = []
+        while not seen or seen[-1] < 7:
+            seen += [t.sequence for t in await sub.next_batch(10)]
+        assert seen == sorted(set(seen)) and seen[-1] == 7 and 4 not in seen and 3 not in seen
+
+
+async def test_heartbeat_when_idle_and_unavailable_on_shutdown() -> None:
+    shutdown = asyncio.Event()
+    hub = QuoteHub(InMemoryPubSub(), no_snapshot, shutdown)
+    await hub.start()
+    async with hub.subscribe(["AAPL"]) as sub:
+        assert await sub.next_batch(0.01) == []  # nothing happened: a heartbeat is due
+        waiting = asyncio.create_task(sub.next_batch(30))
+        await asyncio.sleep(0)
+        shutdown.set()
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(waiting, 10)
+    with pytest.raises(Unavailable):
+        async with hub.subscribe(["AAPL"]):
+            pass
+    await hub.stop()
+
+
+async def test_end_to_end_with_feed_owner_and_simulated_provider() -> None:
+    pubsub, cache = InMemoryPubSub(), InMemoryCache()
+    provider = SimulatedProvider(
+        [SimulatedInstrument("AAPL", 190.0, 0.3)],
+        seed=3,
+        tick_rate=50,
+        risk_free_rate=0.04,
+        dividend_yields={},
+    )
+    publisher = FeedPublisher(provider, pubsub, cache, lease_seconds=15, cache_ttl=5)
+    await publisher.start()
+    hub = QuoteHub(pubsub, no_snapshot, asyncio.Event())
+    await hub.start()
+    try:
+        async with hub.subscribe(["AAPL"]) as sub:
+            seen: list[int] = []
+            while len(seen) < 5:
+                seen += [t.sequence for t in await sub.next_batch(10)]
+            assert seen == sorted(seen)
+            # Demand reached the owner through pub/sub, and ticks refresh the quote cache.
+            assert publisher.symbols == {"AAPL"}
+            cached = await cache.get("marketdata:quote:AAPL")
+            assert cached is not None and decode_quote(cached).sequence >= seen[0]
+    finally:
+        await hub.stop()
+        await publisher.stop()

@@ -1,0 +1,170 @@
+"""Test harness for the user service: a real server on port 0 with an injectable clock."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import pyotp
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+
+from optix.user.v1 import user_service_pb2, user_service_pb2_grpc
+from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
+from optix_server.infra.auth.factory import (
+    build_auth_interceptor,
+    build_session_revocations,
+    build_token_authority,
+)
+from optix_server.infra.auth.tokens import TokenAuthority
+from optix_server.infra.db import migrate
+from optix_server.infra.module import Dependencies
+from optix_server.infra.settings import Settings
+from optix_server.user.config import UserSettings
+from optix_server.user.mfa import STEP_SECONDS
+from optix_server.user.wiring import PUBLIC_METHODS, create_module
+from tests.support.server import make_settings
+
+M = TypeVar("M", bound=Message)
+
+# bcrypt cost 4: the rules are the same, the tests are fast.
+TEST_USER_SETTINGS = UserSettings(bcrypt_cost=4, bcrypt_workers=2, pepper=b"p" * 32)
+STRONG_PASSWORD = "correct horse battery staple 42"
+
+
+class ManualClock:
+    """A clock that only moves when a test says so."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        # Start on a TOTP step boundary so step arithmetic in tests is obvious.
+        self._now = start or datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        """The current test time."""
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        """Move time forward."""
+        self._now += delta
+
+    def next_totp_step(self) -> None:
+        """Move to the start of the next TOTP time step."""
+        seconds = int(self._now.timestamp())
+        self.advance(timedelta(seconds=STEP_SECONDS - seconds % STEP_SECONDS))
+
+
+@dataclasses.dataclass
+class UserHarness:
+    """A running user service and what tests need to poke at it."""
+
+    address: str
+    clock: ManualClock
+    authority: TokenAuthority
+    deps: Dependencies
+    channel: grpc.aio.Channel
+    stub: user_service_pb2_grpc.UserServiceAsyncStub
+
+    def totp(self, secret: str) -> str:
+        """The TOTP code of `secret` at the harness clock's time."""
+        return str(pyotp.TOTP(secret).at(self.clock.now()))
+
+    async def register(
+        self, email: str = "alice@example.com", password: str = STRONG_PASSWORD
+    ) -> user_service_pb2.RegisterResponse:
+        """Register an account."""
+        return await self.stub.Register(
+            user_service_pb2.RegisterRequest(email=email, password=password)
+        )
+
+    async def login(
+        self, email: str = "alice@example.com", password: str = STRONG_PASSWORD
+    ) -> user_service_pb2.LoginResponse:
+        """Sign in."""
+        return await self.stub.Login(user_service_pb2.LoginRequest(email=email, password=password))
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata for an access token."""
+    return (("authorization", f"Bearer {token}"),)
+
+
+@asynccontextmanager
+async def user_server(
+    database_url: str,
+    tmp_path: Path,
+    *,
+    user_settings: UserSettings = TEST_USER_SETTINGS,
+    redis: tuple[str, str] | None = None,
+) -> AsyncIterator[UserHarness]:
+    """Migrate a fresh database and serve the user service on port 0 with a manual clock."""
+    settings: Settings = make_settings(
+        database_url,
+        tmp_path,
+        services=("user",),
+        redis_url=redis[0] if redis else None,
+        redis_prefix=redis[1] if redis else "optix:",
+    )
+    clock = ManualClock()
+    deps = build_dependencies(settings)
+    try:
+        await migrate(deps.database)
+        authority = build_token_authority(settings, clock)
+        module = create_module(deps, settings=user_settings, clock=clock, authority=authority)
+        revocations = build_session_revocations(settings, deps.cache)
+        server = OptixServer(
+            deps, [module], auth=build_auth_interceptor(authority, PUBLIC_METHODS, revocations)
+        )
+        port = await server.start()
+        address = f"127.0.0.1:{port}"
+        try:
+            async with grpc.aio.insecure_channel(address) as channel:
+                yield UserHarness(
+                    address,
+                    clock,
+                    authority,
+                    deps,
+                    channel,
+                    user_service_pb2_grpc.UserServiceStub(channel),
+                )
+        finally:
+            await server.stop(grace=0.5)
+    finally:
+        await close_dependencies(deps)
+
+
+def rpc_status(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    """The google.rpc.Status carried in an error's trailers (empty when none)."""
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            return status_pb2.Status.FromString(value)
+    return status_pb2.Status()
+
+
+def detail(error: grpc.aio.AioRpcError, kind: type[M]) -> M | None:
+    """The first detail of type `kind` in an error, if any."""
+    for packed in rpc_status(error).details:
+        message = kind()
+        if packed.Unpack(message):
+            return message
+    return None
+
+
+def violated_fields(error: grpc.aio.AioRpcError) -> set[str]:
+    """The field paths named by the error's BadRequest detail."""
+    bad = detail(error, error_details_pb2.BadRequest)
+    return {v.field for v in bad.field_violations} if bad else set()
+
+
+async def expect_error(code: grpc.StatusCode, call: Any) -> grpc.aio.AioRpcError:
+    """Await `call` and return the AioRpcError it fails with, checking its code."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        assert error.code() == code, (error.code(), error.details())
+        return error
+    raise AssertionError(f"expected {code}, the call succeeded")

@@ -1,0 +1,164 @@
+"""Keys, tokens, the principal accessor, service identity and rate limits, without a server."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from optix_server.infra.auth.config import AuthSettings
+from optix_server.infra.auth.keys import KeyRing, SigningKey, load_keyring, write_new_key
+from optix_server.infra.auth.principal import (
+    Principal,
+    PrincipalKind,
+    current_principal,
+    current_user_id,
+    principal_scope,
+)
+from optix_server.infra.auth.service_identity import ServiceTokenSource
+from optix_server.infra.auth.tokens import TokenAuthority
+from optix_server.infra.cache import InMemoryCache, RedisCache
+from optix_server.infra.errors import ResourceExhausted, Unauthenticated
+from optix_server.infra.ratelimit import FailureLimiter, Limit
+from optix_server.user.peer import client_address
+from tests.user.harness import ManualClock
+
+
+def test_keys_persist_across_restarts(tmp_path: Path) -> None:
+    clock = ManualClock()
+    first = load_keyring(AuthSettings(), clock, tmp_path)
+    second = load_keyring(AuthSettings(), clock, tmp_path)
+    assert first.active.kid == second.active.kid
+    (key_file,) = (tmp_path / "keys" / "jwt").glob("*.pem")
+    assert key_file.stat().st_mode & 0o077 == 0
+
+
+def test_rotation_keeps_old_tokens_valid_and_publishes_both(tmp_path: Path) -> None:
+    clock = ManualClock()
+    settings = AuthSettings()
+    old = TokenAuthority(load_keyring(settings, clock, tmp_path), settings, clock)
+    token = old.issue_access_token("u1", session_id="s", ttl=timedelta(minutes=15)).token
+    clock.advance(timedelta(seconds=1))
+    write_new_key(settings.key_directory(tmp_path), clock)
+    new = TokenAuthority(load_keyring(settings, clock, tmp_path), settings, clock)
+    assert new.keyring.active.kid != old.keyring.active.kid
+    assert [k["kid"] for k in new.keyring.jwks()] == [
+        new.keyring.active.kid,
+        old.keyring.active.kid,
+    ]
+    assert new.verify(token).subject == "u1"
+    fresh = new.issue_access_token("u2", session_id="s", ttl=timedelta(minutes=15)).token
+    with pytest.raises(Unauthenticated):
+        old.verify(fresh)  # the old ring does not know the new key
+
+
+def test_staged_key_is_published_first_and_signs_from_its_time(tmp_path: Path) -> None:
+    clock = ManualClock()
+    settings = AuthSettings()
+    ring = load_keyring(settings, clock, tmp_path)
+    current = ring.active.kid
+    staged = write_new_key(
+        settings.key_directory(tmp_path), clock, activate_at=clock.now() + timedelta(hours=1)
+    )
+    # Another replica starting now knows the staged key but still signs with the current one.
+    ring = load_keyring(settings, clock, tmp_path)
+    authority = TokenAuthority(ring, settings, clock)
+    assert ring.active.kid == current
+    assert {k["kid"] for k in ring.jwks()} == {current, staged.kid}
+    clock.advance(timedelta(hours=1))
+    assert ring.active.kid == staged.kid  # no restart needed
+    token = authority.issue_access_token("u", session_id="s", ttl=timedelta(minutes=5)).token
+    assert authority.verify(token).subject == "u"
+
+
+def test_keys_from_environment_pem(tmp_path: Path) -> None:
+    clock = ManualClock()
+    from optix_server.infra.auth.keys import private_key_pem
+
+    a, b = (write_new_key(tmp_path / d, clock) for d in ("a", "b"))
+    assert a.private_key is not None and b.private_key is not None
+    pem = (private_key_pem(b.private_key) + private_key_pem(a.private_key)).decode()
+    ring = load_keyring(AuthSettings(signing_keys_pem=pem), clock, tmp_path)
+    assert ring.active.kid == b.kid and ring.verification_key(a.kid) is not None
+
+
+def test_keyring_needs_a_private_active_key() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public_only = SigningKey.from_public(Ed25519PrivateKey.generate().public_key())
+    with pytest.raises(ValueError):
+        KeyRing([public_only], ManualClock())
+
+
+def test_service_identity(tmp_path: Path) -> None:
+    clock = ManualClock()
+    settings = AuthSettings()
+    authority = TokenAuthority(load_keyring(settings, clock, tmp_path), settings, clock)
+    source = ServiceTokenSource(authority, "alert", clock)
+    token = source.token()
+    assert source.token() == token  # cached while fresh
+    principal = authority.verify(token)
+    assert principal == dataclasses.replace(principal, kind=PrincipalKind.SERVICE, subject="alert")
+    clock.advance(timedelta(minutes=5))
+    assert source.token() != token  # renewed before expiry
+    with principal_scope(principal):
+        assert current_principal().subject == "alert"
+        with pytest.raises(Unauthenticated):
+            current_user_id()
+
+
+def test_accessor_outside_an_rpc_is_unauthenticated() -> None:
+    with pytest.raises(Unauthenticated):
+        current_user_id()
+    with principal_scope(Principal(PrincipalKind.USER, "u1", token_id="j")):
+        assert current_user_id() == "u1"
+    with pytest.raises(Unauthenticated):
+        current_principal()
+
+
+@pytest.mark.parametrize(
+    ("peer", "metadata", "hops", "expected"),
+    [
+        ("ipv4:10.0.0.1:5555", (), 0, "10.0.0.1"),
+        ("ipv6:[::1]:5555", (), 0, "::1"),
+        ("ipv4:10.0.0.1:5555", (("x-forwarded-for", "6.6.6.6, 1.2.3.4"),), 0, "10.0.0.1"),
+        ("ipv4:10.0.0.1:5555", (("x-forwarded-for", "6.6.6.6, 1.2.3.4"),), 1, "1.2.3.4"),
+        ("ipv4:10.0.0.1:5555", (), 1, "10.0.0.1"),
+    ],
+)
+def test_client_address(
+    peer: str, metadata: tuple[tuple[str, str], ...], hops: int, expected: str
+) -> None:
+    assert client_address(peer, metadata, hops) == expected
+
+
+async def _exercise_limiter(limiter: FailureLimiter, clock: ManualClock) -> None:
+    limit = Limit("t", 3, timedelta(minutes=15))
+    for _ in range(3):
+        await limiter.check(limit, "victim")
+        await limiter.record_failure(limit, "victim")
+    with pytest.raises(ResourceExhausted) as caught:
+        await limiter.check(limit, "victim")
+    retry_after = caught.value.retry_after
+    assert retry_after is not None and timedelta(0) < retry_after <= timedelta(minutes=15)
+    await limiter.check(limit, "someone else")
+    clock.advance(retry_after)
+    await limiter.check(limit, "victim")
+
+
+async def test_limiter_in_process() -> None:
+    clock = ManualClock()
+    await _exercise_limiter(FailureLimiter(InMemoryCache(), clock), clock)
+
+
+async def test_limiter_on_redis(redis_ns: tuple[str, str]) -> None:
+    from redis.asyncio import Redis
+
+    clock = ManualClock()
+    cache = RedisCache(Redis.from_url(redis_ns[0]), redis_ns[1])
+    try:
+        await _exercise_limiter(FailureLimiter(cache, clock), clock)
+    finally:
+        await cache.close()

@@ -1,0 +1,76 @@
+"""Housekeeping and the Redis-backed limiter, through the running service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+from sqlalchemy import func, select, text
+
+from optix.user.v1 import user_service_pb2
+from optix_server.user.maintenance import Janitor
+from optix_server.user.models import RefreshFamilyRow, RefreshTokenRow
+from optix_server.user.repository import UserRepository
+from tests.support.backends import fresh_database_url
+from tests.user.harness import UserHarness, bearer, expect_error, user_server
+
+
+async def _count(users: UserHarness, model: type[RefreshFamilyRow] | type[RefreshTokenRow]) -> int:
+    async with users.deps.database.session() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_janitor_deletes_only_dead_sessions(users: UserHarness) -> None:
+    ended = (await users.register()).tokens
+    await users.stub.Logout(
+        user_service_pb2.LogoutRequest(refresh_token=ended.refresh_token),
+        metadata=bearer(ended.access_token),
+    )
+    users.clock.advance(timedelta(days=2))
+    alive = (await users.login()).tokens
+    janitor = Janitor(UserRepository(users.deps.database), users.clock, users.deps.lifecycle)
+    await janitor.purge_once()
+    assert await _count(users, RefreshFamilyRow) == 1
+    assert await _count(users, RefreshTokenRow) == 1
+    await users.stub.RefreshToken(
+        user_service_pb2.RefreshTokenRequest(refresh_token=alive.refresh_token)
+    )
+
+
+async def test_lockout_shared_through_redis(tmp_path: Path, redis_ns: tuple[str, str]) -> None:
+    async with (
+        fresh_database_url("sqlite", tmp_path) as url,
+        user_server(url, tmp_path, redis=redis_ns) as users,
+    ):
+        await users.register()
+        for _ in range(5):
+            await expect_error(
+                grpc.StatusCode.UNAUTHENTICATED, users.login(password="wrong!wrong!")
+            )
+        await expect_error(grpc.StatusCode.RESOURCE_EXHAUSTED, users.login())
+        users.clock.advance(timedelta(minutes=15))
+        assert (await users.login()).HasField("tokens")
+
+
+async def test_secrets_are_not_stored_in_clear(users: UserHarness) -> None:
+    registered = await users.register()
+    auth = bearer(registered.tokens.access_token)
+    setup = await users.stub.SetupMfa(user_service_pb2.SetupMfaRequest(), metadata=auth)
+    codes = (
+        await users.stub.ConfirmMfa(
+            user_service_pb2.ConfirmMfaRequest(totp_code=users.totp(setup.secret)), metadata=auth
+        )
+    ).recovery_codes
+    dump = ""
+    async with users.deps.database.session() as session:
+        for table in ("user_users", "user_refresh_tokens", "user_recovery_codes"):
+            rows = (await session.execute(text(f"SELECT * FROM {table}"))).all()
+            dump += repr(rows)
+    for secret in (
+        setup.secret,
+        registered.tokens.refresh_token,
+        "correct horse battery staple",
+        *codes,
+    ):
+        assert secret not in dump
