@@ -102,3 +102,17 @@ async def test_stalled_in_memory_subscriber_is_bounded() -> None:
         got = [await asyncio.wait_for(anext(stream), 5) for _ in range(3)]
     assert got == [b"7", b"8", b"9"]
     assert bus.dropped == 7
+
+
+async def test_in_memory_cache_is_bounded_and_evicts_expired_first() -> None:
+    now = [0.0]
+    cache = InMemoryCache(clock=lambda: now[0], max_entries=3)
+    await cache.set("short", b"1", ttl_seconds=1)
+    await cache.set("a", b"a")
+    await cache.set("b", b"b")
+    now[0] = 2.0
+    await cache.set("c", b"c")  # the expired entry makes room
+    assert [await cache.get(k) for k in ("a", "b", "c")] == [b"a", b"b", b"c"]
+    await cache.incr("d", ttl_seconds=10)  # full: the oldest ("a") goes
+    assert await cache.get("a") is None
+    assert await cache.get("d") == b"1"

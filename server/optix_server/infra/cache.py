@@ -44,9 +44,23 @@ class Cache(Protocol):
 class InMemoryCache:
     """Process-local cache for the embedded default (single replica)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, max_entries: int = 100_000
+    ) -> None:
         self._clock = clock
+        self._max_entries = max_entries
         self._data: dict[str, tuple[bytes, float | None]] = {}
+
+    def _make_room(self) -> None:
+        # Bounded so a flood of distinct keys (e.g. failed logins for random emails) cannot grow
+        # memory without limit: drop expired entries first, then the oldest inserted.
+        if len(self._data) < self._max_entries:
+            return
+        now = self._clock()
+        for key in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
+            del self._data[key]
+        while len(self._data) >= self._max_entries:
+            del self._data[next(iter(self._data))]
 
     def _live(self, key: str) -> tuple[bytes, float | None] | None:
         item = self._data.get(key)
@@ -70,6 +84,8 @@ class InMemoryCache:
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
         """Store `value` under `key`, expiring after `ttl_seconds` when given."""
         expires = None if ttl_seconds is None else self._clock() + ttl_seconds
+        self._data.pop(key, None)
+        self._make_room()
         self._data[key] = (value, expires)
 
     async def delete(self, key: str) -> None:
@@ -80,6 +96,7 @@ class InMemoryCache:
         """Atomically add 1 to a counter; the first increment starts its TTL."""
         item = self._live(key)
         if item is None:
+            self._make_room()
             self._data[key] = (b"1", self._clock() + ttl_seconds)
             return 1
         count = int(item[0]) + 1
