@@ -19,14 +19,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its dev tools
 
-run: $(STAMP) ## migrate the embedded DB and start all services (+ Envoy on :8080)
+run: $(STAMP) web ## migrate the embedded DB; start all services, Envoy (:8080) and the demo page
 	$(BIN)/optix migrate
 	$(BIN)/python -m optix_server.devrun
 
 migrate: $(STAMP) ## apply database migrations
 	$(BIN)/optix migrate
 
-test: $(STAMP) ## run the whole test suite
+test: $(STAMP) web ## run the whole test suite
 	$(BIN)/pytest -q
 
 gen: $(STAMP) ## regenerate gen/ from proto/
@@ -36,10 +36,11 @@ gen: $(STAMP) ## regenerate gen/ from proto/
 		--python_out=gen/python --grpc_python_out=gen/python \
 		--mypy_out=gen/python --mypy_grpc_out=gen/python \
 		$(PROTO_FILES)
+	$(MAKE) --no-print-directory web-gen
 
 gen-check: gen ## fail when gen/ is out of date with proto/
-	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
-		git status --short -- gen | head -20; \
+	@if [ -n "$$(git status --porcelain -- gen clients/web/src/gen)" ]; then \
+		git status --short -- gen clients/web/src/gen | head -20; \
 		echo "gen/ is stale: run 'make gen' and commit the result"; exit 1; \
 	fi
 
@@ -65,3 +66,25 @@ bench: $(STAMP) ## benchmarks, printed as ratios against baselines from the same
 
 clean:
 	rm -rf $(VENV) var
+
+# --- edge and web client (issue #5) ---------------------------------------------------------
+WEB := clients/web
+WEB_STAMP := $(WEB)/node_modules/.installed
+
+.PHONY: web web-gen
+
+envoy-config: $(STAMP) ## regenerate envoy/envoy.yaml from envoy/optix_edge (OPTIX_ENVOY_* ignored)
+	env $$(env | grep -o '^OPTIX_ENVOY_[A-Z_]*' | sed 's/^/-u /') PYTHONPATH=envoy \
+		$(BIN)/python -m optix_edge --out envoy/envoy.yaml
+	@out=$$($(BIN)/envoy --mode validate -c envoy/envoy.yaml --disable-hot-restart 2>&1) \
+		|| { echo "$$out"; exit 1; }; echo "envoy/envoy.yaml: valid"
+
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $@
+
+web: $(WEB_STAMP) ## install the web client's npm packages, type-check and build the demo page
+	cd $(WEB) && npx --no-install tsc -p . && node build.mjs
+
+web-gen: $(STAMP) $(WEB_STAMP) ## regenerate clients/web/src/gen from proto/ (protoc-gen-es)
+	$(BIN)/buf generate --template buf.gen.web.yaml

@@ -78,7 +78,7 @@ async def test_many_clients_one_upstream_subscription_and_a_stalled_client() -> 
 
     async def reader(i: int, sub: QuoteSubscription) -> None:
         while True:
-            for tick in await sub.next_batch(30):
+            for tick in await sub.next_batch():
                 received[i][tick.symbol].append(tick.sequence)
             progress[i] = min(max(v, default=0) for v in received[i].values())
             if all(p >= target[0] for p in progress):
@@ -106,7 +106,7 @@ async def test_many_clients_one_upstream_subscription_and_a_stalled_client() -> 
         # The stalled client holds only the newest tick per symbol: memory stays bounded.
         assert stalled.pending == len(symbols)
         assert stalled.conflated == len(symbols) * (ticks - 1)
-        batch = await stalled.next_batch(1)
+        batch = await stalled.next_batch()
         assert sorted((t.symbol, t.sequence) for t in batch) == [(s, ticks) for s in symbols]
     # Last listener gone: upstream subscriptions are dropped.
     assert hub.symbol_count == 0 and hub.stream_count == 0
@@ -120,7 +120,7 @@ async def test_batches_collect_several_symbols() -> None:
         for s in ("A", "B", "C"):
             await pubsub.publish(quote_channel(s), encode_quote(quote(s, 1)))
         # All three arrived before the client woke: one message carries all of them.
-        batch: list[Tick] = await sub.next_batch(10)
+        batch: list[Tick] = await sub.next_batch()
         assert {t.symbol for t in batch} == {"A", "B", "C"}
 
 
@@ -132,12 +132,12 @@ async def test_older_and_duplicate_ticks_are_dropped() -> None:
 
     hub = QuoteHub(pubsub, snapshot, asyncio.Event())
     async with hub.subscribe(["AAPL"]) as sub:
-        assert [t.sequence for t in await sub.next_batch(10)] == [5]  # the snapshot
+        assert [t.sequence for t in await sub.next_batch()] == [5]  # the snapshot
         for seq in (4, 5, 6, 6, 3, 7):
             await pubsub.publish(quote_channel("AAPL"), encode_quote(quote("AAPL", seq)))
         seen: list[int] = []
         while not seen or seen[-1] < 7:
-            seen += [t.sequence for t in await sub.next_batch(10)]
+            seen += [t.sequence for t in await sub.next_batch()]
         assert seen == sorted(set(seen)) and seen[-1] == 7 and 4 not in seen and 3 not in seen
 
 
@@ -145,9 +145,10 @@ async def test_heartbeat_when_idle_and_unavailable_on_shutdown() -> None:
     shutdown = asyncio.Event()
     hub = QuoteHub(InMemoryPubSub(), no_snapshot, shutdown)
     await hub.start()
-    async with hub.subscribe(["AAPL"]) as sub:
-        assert await sub.next_batch(0.01) == []  # nothing happened: a heartbeat is due
-        waiting = asyncio.create_task(sub.next_batch(30))
+    async with hub.subscribe(["AAPL"], heartbeat_seconds=0.01) as sub:
+        assert await sub.next_batch() == []  # nothing happened: a heartbeat is due
+        sub.heartbeat_seconds = 3600
+        waiting = asyncio.create_task(sub.next_batch())
         await asyncio.sleep(0)
         shutdown.set()
         with pytest.raises(Unavailable):
@@ -175,7 +176,7 @@ async def test_end_to_end_with_feed_owner_and_simulated_provider() -> None:
         async with hub.subscribe(["AAPL"]) as sub:
             seen: list[int] = []
             while len(seen) < 5:
-                seen += [t.sequence for t in await sub.next_batch(10)]
+                seen += [t.sequence for t in await sub.next_batch()]
             assert seen == sorted(seen)
             # Demand reached the owner through pub/sub, and ticks refresh the quote cache.
             assert publisher.symbols == {"AAPL"}

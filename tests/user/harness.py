@@ -82,10 +82,27 @@ class UserHarness:
         )
 
     async def login(
-        self, email: str = "alice@example.com", password: str = STRONG_PASSWORD
+        self,
+        email: str = "alice@example.com",
+        password: str = STRONG_PASSWORD,
+        address: str = "",
     ) -> user_service_pb2.LoginResponse:
-        """Sign in."""
-        return await self.stub.Login(user_service_pb2.LoginRequest(email=email, password=password))
+        """Sign in (from `address`, via x-forwarded-for, when given)."""
+        metadata = (("x-forwarded-for", address),) if address else ()
+        return await self.stub.Login(
+            user_service_pb2.LoginRequest(email=email, password=password), metadata=metadata
+        )
+
+    async def enable_mfa(self, access_token: str) -> tuple[str, list[str]]:
+        """Set up and confirm TOTP for the token's user; (secret, recovery codes)."""
+        auth = bearer(access_token)
+        secret = (
+            await self.stub.SetupMfa(user_service_pb2.SetupMfaRequest(), metadata=auth)
+        ).secret
+        confirmed = await self.stub.ConfirmMfa(
+            user_service_pb2.ConfirmMfaRequest(totp_code=self.totp(secret)), metadata=auth
+        )
+        return secret, list(confirmed.recovery_codes)
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

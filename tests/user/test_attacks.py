@@ -10,15 +10,11 @@ import pyotp
 from google.rpc import error_details_pb2
 
 from optix.user.v1 import user_service_pb2
-from tests.user.harness import STRONG_PASSWORD, UserHarness, bearer, detail, expect_error
+from tests.user.harness import STRONG_PASSWORD, UserHarness, detail, expect_error
 
 
 async def _enable_mfa(users: UserHarness) -> str:
-    auth = bearer((await users.register()).tokens.access_token)
-    secret = (await users.stub.SetupMfa(user_service_pb2.SetupMfaRequest(), metadata=auth)).secret
-    await users.stub.ConfirmMfa(
-        user_service_pb2.ConfirmMfaRequest(totp_code=users.totp(secret)), metadata=auth
-    )
+    secret, _ = await users.enable_mfa((await users.register()).tokens.access_token)
     return secret
 
 

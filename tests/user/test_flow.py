@@ -131,13 +131,7 @@ async def test_refresh_token_has_an_absolute_lifetime(users: UserHarness) -> Non
 
 
 async def test_recovery_code_works_once(users: UserHarness) -> None:
-    auth = bearer((await users.register()).tokens.access_token)
-    setup = await users.stub.SetupMfa(user_service_pb2.SetupMfaRequest(), metadata=auth)
-    codes = (
-        await users.stub.ConfirmMfa(
-            user_service_pb2.ConfirmMfaRequest(totp_code=users.totp(setup.secret)), metadata=auth
-        )
-    ).recovery_codes
+    _, codes = await users.enable_mfa((await users.register()).tokens.access_token)
     challenge = (await users.login()).mfa_challenge.challenge_id
     await users.stub.CompleteMfaLogin(
         user_service_pb2.CompleteMfaLoginRequest(challenge_id=challenge, recovery_code=codes[1])
@@ -152,13 +146,7 @@ async def test_recovery_code_works_once(users: UserHarness) -> None:
 
 
 async def test_challenge_is_single_use_and_expires(users: UserHarness) -> None:
-    auth = bearer((await users.register()).tokens.access_token)
-    setup = await users.stub.SetupMfa(user_service_pb2.SetupMfaRequest(), metadata=auth)
-    codes = (
-        await users.stub.ConfirmMfa(
-            user_service_pb2.ConfirmMfaRequest(totp_code=users.totp(setup.secret)), metadata=auth
-        )
-    ).recovery_codes
+    _, codes = await users.enable_mfa((await users.register()).tokens.access_token)
     challenge = (await users.login()).mfa_challenge.challenge_id
     await users.stub.CompleteMfaLogin(
         user_service_pb2.CompleteMfaLoginRequest(challenge_id=challenge, recovery_code=codes[0])
@@ -180,21 +168,19 @@ async def test_challenge_is_single_use_and_expires(users: UserHarness) -> None:
 
 
 async def test_disable_mfa_needs_a_current_code(users: UserHarness) -> None:
-    auth = bearer((await users.register()).tokens.access_token)
-    setup = await users.stub.SetupMfa(user_service_pb2.SetupMfaRequest(), metadata=auth)
-    await users.stub.ConfirmMfa(
-        user_service_pb2.ConfirmMfaRequest(totp_code=users.totp(setup.secret)), metadata=auth
-    )
+    access_token = (await users.register()).tokens.access_token
+    auth = bearer(access_token)
+    secret, _ = await users.enable_mfa(access_token)
     # The confirming code was spent: it cannot disable MFA again in the same step.
     await expect_error(
         grpc.StatusCode.PERMISSION_DENIED,
         users.stub.DisableMfa(
-            user_service_pb2.DisableMfaRequest(totp_code=users.totp(setup.secret)), metadata=auth
+            user_service_pb2.DisableMfaRequest(totp_code=users.totp(secret)), metadata=auth
         ),
     )
     users.clock.next_totp_step()
     await users.stub.DisableMfa(
-        user_service_pb2.DisableMfaRequest(totp_code=users.totp(setup.secret)), metadata=auth
+        user_service_pb2.DisableMfaRequest(totp_code=users.totp(secret)), metadata=auth
     )
     login = await users.login()
     assert login.WhichOneof("result") == "tokens"

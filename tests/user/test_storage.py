@@ -55,20 +55,14 @@ async def test_lockout_shared_through_redis(tmp_path: Path, redis_ns: tuple[str,
 
 async def test_secrets_are_not_stored_in_clear(users: UserHarness) -> None:
     registered = await users.register()
-    auth = bearer(registered.tokens.access_token)
-    setup = await users.stub.SetupMfa(user_service_pb2.SetupMfaRequest(), metadata=auth)
-    codes = (
-        await users.stub.ConfirmMfa(
-            user_service_pb2.ConfirmMfaRequest(totp_code=users.totp(setup.secret)), metadata=auth
-        )
-    ).recovery_codes
+    totp_secret, codes = await users.enable_mfa(registered.tokens.access_token)
     dump = ""
     async with users.deps.database.session() as session:
         for table in ("user_users", "user_refresh_tokens", "user_recovery_codes"):
             rows = (await session.execute(text(f"SELECT * FROM {table}"))).all()
             dump += repr(rows)
     for secret in (
-        setup.secret,
+        totp_secret,
         registered.tokens.refresh_token,
         "correct horse battery staple",
         *codes,

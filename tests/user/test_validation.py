@@ -148,13 +148,7 @@ async def test_no_secret_reaches_logs_or_errors(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     registered = await users.register()
-    auth = bearer(registered.tokens.access_token)
-    setup = await users.stub.SetupMfa(user_service_pb2.SetupMfaRequest(), metadata=auth)
-    codes = (
-        await users.stub.ConfirmMfa(
-            user_service_pb2.ConfirmMfaRequest(totp_code=users.totp(setup.secret)), metadata=auth
-        )
-    ).recovery_codes
+    totp_secret, codes = await users.enable_mfa(registered.tokens.access_token)
     # Provoke the error paths too: reuse, wrong code, wrong password.
     refreshed = await users.stub.RefreshToken(
         user_service_pb2.RefreshTokenRequest(refresh_token=registered.tokens.refresh_token)
@@ -188,7 +182,7 @@ async def test_no_secret_reaches_logs_or_errors(
         registered.tokens.access_token,
         registered.tokens.refresh_token,
         refreshed.tokens.refresh_token,
-        setup.secret,
+        totp_secret,
         challenge,
         *codes,
     ]

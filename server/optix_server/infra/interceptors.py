@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeAlias
 
@@ -97,7 +96,6 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        started = time.perf_counter()
         try:
             _reject_malformed(request)
             result = behaviour(request, context)
@@ -108,8 +106,6 @@ def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any
             raise
         except Exception as exc:
             await _abort(context, method, exc)
-        finally:
-            log.debug("rpc", method=method, ms=round((time.perf_counter() - started) * 1000, 2))
 
     return unary
 

@@ -110,12 +110,12 @@ class MarketDataServicer:
             else None
         )
         symbols, heartbeat_seconds = self._service.validate_stream(list(request.symbols), heartbeat)
-        async with self._hub.subscribe(symbols) as subscription:
+        async with self._hub.subscribe(symbols, heartbeat_seconds) as subscription:
             while True:
-                batch = await subscription.next_batch(heartbeat_seconds)
+                batch = await subscription.next_batch()
                 if batch:
                     # Quotes arrive encoded; the stream's serializer passes these bytes through.
-                    yield quote_batch_response(t.payload for t in batch)
+                    yield quote_batch_response([t.framed for t in batch])
                 else:
                     yield pb.StreamQuotesResponse(
                         heartbeat=stream_pb2.Heartbeat(server_time=timestamp(datetime.now(UTC)))

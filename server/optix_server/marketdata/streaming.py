@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,11 +18,13 @@ from optix_server.infra.errors import Unavailable
 from optix_server.infra.lifecycle import SHUTDOWN_MESSAGE
 from optix_server.infra.logging import get_logger
 from optix_server.infra.pubsub import PubSub
+from optix_server.marketdata.wire import frame_field_1
 
 log = get_logger(__name__)
 
 DEMAND_CHANNEL = "marketdata.demand"
 SUBSCRIBE_TIMEOUT = 10.0
+HEARTBEAT_RESOLUTION = 0.25
 
 Snapshot = Callable[[Sequence[str]], Awaitable[dict[str, bytes]]]
 
@@ -33,30 +36,48 @@ def quote_channel(symbol: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """One quote update: its symbol, per-symbol sequence and encoded Quote message."""
+    """One quote update: its symbol, per-symbol sequence and encoded Quote message, also
+    framed as a repeated-field element so stream messages are built by concatenation."""
 
     symbol: str
     sequence: int
     payload: bytes
+    framed: bytes
 
 
 def tick_from_payload(payload: bytes) -> Tick:
     """Read the symbol and sequence of an encoded Quote (once per tick per process)."""
     message = quote_pb2.Quote.FromString(payload)
-    return Tick(message.symbol, message.sequence, payload)
+    return Tick(message.symbol, message.sequence, payload, frame_field_1(payload))
 
 
 class QuoteSubscription:
     """One client stream's view: the newest undelivered tick per symbol, and a wake-up."""
 
-    __slots__ = ("_closed", "_pending", "_ready", "_sent", "conflated", "symbols")
+    __slots__ = (
+        "_armed",
+        "_closed",
+        "_pending",
+        "_ready",
+        "_seen",
+        "conflated",
+        "heartbeat_due",
+        "heartbeat_seconds",
+        "last_sent",
+        "symbols",
+    )
 
-    def __init__(self, symbols: Sequence[str]) -> None:
+    def __init__(self, symbols: Sequence[str], heartbeat_seconds: float = 15.0) -> None:
         self.symbols = tuple(symbols)
+        self.heartbeat_seconds = heartbeat_seconds
         self._pending: dict[str, Tick] = {}
-        self._sent: dict[str, int] = {}
+        # The newest sequence offered per symbol, pending or already sent.
+        self._seen: dict[str, int] = {}
         self._ready = asyncio.Event()
+        self._armed = False
         self._closed = False
+        self.heartbeat_due = False
+        self.last_sent = time.monotonic()
         self.conflated = 0
 
     @property
@@ -66,14 +87,21 @@ class QuoteSubscription:
 
     def offer(self, tick: Tick) -> None:
         """Keep `tick` unless this stream already has (or sent) a newer one for its symbol."""
-        if tick.sequence <= self._sent.get(tick.symbol, 0):
+        # Called once per tick per stream: the hot path of fan-out, so kept to dict lookups.
+        symbol = tick.symbol
+        if tick.sequence <= self._seen.get(symbol, 0):
             return
-        previous = self._pending.get(tick.symbol)
-        if previous is not None:
-            if previous.sequence >= tick.sequence:
-                return
+        self._seen[symbol] = tick.sequence
+        if symbol in self._pending:
             self.conflated += 1
-        self._pending[tick.symbol] = tick
+        self._pending[symbol] = tick
+        if not self._armed:
+            self._armed = True
+            self._ready.set()
+
+    def wake_for_heartbeat(self) -> None:
+        """Called by the hub's clock when the stream has been quiet for its heartbeat interval."""
+        self.heartbeat_due = True
         self._ready.set()
 
     def close(self) -> None:
@@ -81,21 +109,21 @@ class QuoteSubscription:
         self._closed = True
         self._ready.set()
 
-    async def next_batch(self, heartbeat_seconds: float) -> list[Tick]:
-        """Everything pending as one batch; [] when a heartbeat is due; Unavailable on close."""
-        if not self._pending and not self._closed:
+    async def next_batch(self) -> list[Tick]:
+        """Everything pending as one batch; [] when a heartbeat is due; Unavailable on close.
+
+        Waits on a plain event (no per-wait timer): with thousands of streams, arming and
+        cancelling a timeout for every message costs more than the hub's one heartbeat clock."""
+        while not self._pending and not self._closed and not self.heartbeat_due:
             self._ready.clear()
-            try:
-                async with asyncio.timeout(heartbeat_seconds):
-                    await self._ready.wait()
-            except TimeoutError:
-                return []
+            self._armed = False
+            await self._ready.wait()
         if self._closed:
             raise Unavailable(SHUTDOWN_MESSAGE, reason="SHUTTING_DOWN")
+        self.heartbeat_due = False
+        self.last_sent = time.monotonic()
         batch = list(self._pending.values())
         self._pending.clear()
-        for tick in batch:
-            self._sent[tick.symbol] = tick.sequence
         return batch
 
 
@@ -144,6 +172,7 @@ class QuoteHub:
         self._tasks = [
             asyncio.create_task(self._renew_demand(), name="marketdata-demand"),
             asyncio.create_task(self._close_on_shutdown(), name="marketdata-shutdown"),
+            asyncio.create_task(self._heartbeats(), name="marketdata-heartbeats"),
         ]
 
     async def stop(self) -> None:
@@ -161,12 +190,14 @@ class QuoteHub:
         self._tasks = []
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, symbols: Sequence[str]) -> AsyncIterator[QuoteSubscription]:
+    async def subscribe(
+        self, symbols: Sequence[str], heartbeat_seconds: float = 15.0
+    ) -> AsyncIterator[QuoteSubscription]:
         """A subscription to `symbols` for the duration of the context, primed with the
-        latest known quote of each symbol."""
+        latest known quote of each symbol; quiet for `heartbeat_seconds`, it wakes with []."""
         if self._shutting_down.is_set():
             raise Unavailable(SHUTDOWN_MESSAGE, reason="SHUTTING_DOWN")
-        sub = QuoteSubscription(symbols)
+        sub = QuoteSubscription(symbols, heartbeat_seconds)
         self._subscriptions.add(sub)
         new: list[_SymbolFeed] = []
         try:
@@ -244,6 +275,15 @@ class QuoteHub:
             await asyncio.sleep(self._renew_every)
             if self._feeds:
                 await self._announce(list(self._feeds))
+
+    async def _heartbeats(self) -> None:
+        # One clock for every stream; heartbeats are due within HEARTBEAT_RESOLUTION.
+        while True:
+            await asyncio.sleep(HEARTBEAT_RESOLUTION)
+            now = time.monotonic()
+            for sub in self._subscriptions:
+                if now - sub.last_sent >= sub.heartbeat_seconds:
+                    sub.wake_for_heartbeat()
 
     async def _close_on_shutdown(self) -> None:
         await self._shutting_down.wait()

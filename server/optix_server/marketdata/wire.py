@@ -20,10 +20,15 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def quote_batch_response(quotes: Iterable[bytes]) -> bytes:
-    """The bytes of StreamQuotesResponse{quotes: QuoteBatch{quotes: [...]}}."""
-    batch = b"".join(_FIELD_1 + _varint(len(q)) + q for q in quotes)
-    return _FIELD_1 + _varint(len(batch)) + batch
+def frame_field_1(message: bytes) -> bytes:
+    """`message` as field 1 of an enclosing message (tag, length, bytes)."""
+    return _FIELD_1 + _varint(len(message)) + message
+
+
+def quote_batch_response(framed_quotes: Iterable[bytes]) -> bytes:
+    """The bytes of StreamQuotesResponse{quotes: QuoteBatch{quotes: [...]}}, from quotes
+    already framed by frame_field_1 (QuoteBatch.quotes is field 1 too)."""
+    return frame_field_1(b"".join(framed_quotes))
 
 
 def serialize_stream_response(

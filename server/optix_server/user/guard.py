@@ -2,24 +2,76 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import timedelta
+from typing import Protocol
+
 from optix_server.infra.ratelimit import FailureLimiter, Limit
 from optix_server.user.config import UserSettings
 
 
-class AttemptGuard:
-    """Applies the user service's failure limits per account, per address and per both."""
+class _Store(Protocol):
+    """The part of infra.cache.Cache that KnownClients needs."""
 
-    def __init__(self, limiter: FailureLimiter, settings: UserSettings) -> None:
+    async def get(self, key: str) -> bytes | None:
+        """The value of `key`, None when absent or expired."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        """Store `value` under `key` for `ttl_seconds`."""
+        ...
+
+
+class KnownClients:
+    """(account, address) pairs that completed a sign-in lately (OWASP "device cookie" idea).
+
+    An attacker guessing from other addresses can exhaust an account-wide limit; the owner
+    signing in from where they signed in before must not be locked out by that.
+    """
+
+    def __init__(self, store: _Store, ttl: timedelta) -> None:
+        self._store = store
+        self._ttl = ttl.total_seconds()
+
+    @staticmethod
+    def _key(account: str, address: str) -> str:
+        # Hashed: emails and addresses do not belong in cache key names.
+        digest = hashlib.sha256(f"{account}|{address}".encode()).hexdigest()[:32]
+        return f"known-client:{digest}"
+
+    async def add(self, account: str, address: str) -> None:
+        """Remember that `account` signed in from `address`."""
+        await self._store.set(self._key(account, address), b"1", ttl_seconds=self._ttl)
+
+    async def contains(self, account: str, address: str) -> bool:
+        """Whether `account` signed in from `address` within the TTL."""
+        return await self._store.get(self._key(account, address)) is not None
+
+
+class AttemptGuard:
+    """Applies the user service's failure limits per account, per address and per both.
+
+    `account` is the casefolded email (known or not, so unknown emails lock the same way);
+    MFA limits count per user id.
+    """
+
+    def __init__(
+        self, limiter: FailureLimiter, known: KnownClients, settings: UserSettings
+    ) -> None:
         self._limiter = limiter
+        self._known = known
         window = settings.failure_window
         # The (account, address) pair locks fastest, and only the attacker's own address; the
-        # account-wide limit is higher and only a distributed attack reaches it. All end with
-        # their window, so a victim is delayed at most one window at a time.
+        # account-wide limit is higher, only a distributed attack reaches it, and it spares the
+        # addresses the owner signed in from before. All end with their window.
         self._login_pair = Limit(
             "login-pair", settings.login_failures_per_account_and_address, window
         )
         self._login_account = Limit("login-account", settings.login_failures_per_account, window)
         self._login_address = Limit("login-address", settings.login_failures_per_address, window)
+        # The same number per (account, address) as account-wide: a known address, spared the
+        # account-wide count, still gets no more guesses of its own.
+        self._mfa_pair = Limit("mfa-pair", settings.mfa_failures_per_account, window)
         self._mfa_account = Limit("mfa-account", settings.mfa_failures_per_account, window)
         self._mfa_address = Limit("mfa-address", settings.mfa_failures_per_address, window)
         self._register_address = Limit(
@@ -29,8 +81,9 @@ class AttemptGuard:
     async def check_login(self, account: str, address: str) -> None:
         """Refuse (ResourceExhausted) when this account or address failed too often."""
         await self._limiter.check(self._login_pair, f"{account}|{address}")
-        await self._limiter.check(self._login_account, account)
         await self._limiter.check(self._login_address, address)
+        if not await self._known.contains(account, address):
+            await self._limiter.check(self._login_account, account)
 
     async def login_failed(self, account: str, address: str) -> None:
         """Count a failed sign-in."""
@@ -42,13 +95,20 @@ class AttemptGuard:
         """The right password from this address: forget its failures on this account."""
         await self._limiter.clear(self._login_pair, f"{account}|{address}")
 
-    async def check_mfa(self, user_id: str, address: str) -> None:
+    async def signed_in(self, account: str, address: str) -> None:
+        """Every factor passed: `address` is now a known place of `account`."""
+        await self._known.add(account, address)
+
+    async def check_mfa(self, user_id: str, account: str, address: str) -> None:
         """Refuse when this account or address sent too many wrong second factors."""
-        await self._limiter.check(self._mfa_account, user_id)
+        await self._limiter.check(self._mfa_pair, f"{user_id}|{address}")
         await self._limiter.check(self._mfa_address, address)
+        if not await self._known.contains(account, address):
+            await self._limiter.check(self._mfa_account, user_id)
 
     async def mfa_failed(self, user_id: str, address: str) -> None:
         """Count a wrong TOTP or recovery code."""
+        await self._limiter.record_failure(self._mfa_pair, f"{user_id}|{address}")
         await self._limiter.record_failure(self._mfa_account, user_id)
         await self._limiter.record_failure(self._mfa_address, address)
 

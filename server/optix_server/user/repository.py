@@ -340,6 +340,15 @@ class UserRepository:
             )
             return _rowcount(result) == 1
 
+    async def end_challenges(self, user_id: str, now: datetime) -> None:
+        """Make every pending MFA challenge of a user unusable (its password changed)."""
+        async with self._db.session() as session:
+            await session.execute(
+                update(MfaChallengeRow)
+                .where(MfaChallengeRow.user_id == user_id, MfaChallengeRow.use_time.is_(None))
+                .values(use_time=now)
+            )
+
     # --- housekeeping ----------------------------------------------------------------------
 
     async def purge_expired(self, cutoff: datetime) -> None:

@@ -138,6 +138,7 @@ class UserService:
             update_time=now,
         )
         await self._repo.create_user(row)
+        await self._guard.signed_in(row.email_key, address)
         return UserProfile.from_row(row), await self._sessions.start(row.id)
 
     async def login(self, email: str, password: str, address: str) -> TokenPair | MfaChallenge:
@@ -164,6 +165,7 @@ class UserService:
             await self._upgrade_hash(user.id, password)
         if user.mfa_enabled:
             return await self._new_challenge(user.id)
+        await self._guard.signed_in(account, address)
         return await self._sessions.start(user.id)
 
     async def _upgrade_hash(self, user_id: str, password: str) -> None:
@@ -192,16 +194,17 @@ class UserService:
         challenge = await self._repo.get_challenge(sha256_hex(challenge_id))
         if challenge is None or challenge.used or challenge.expire_time <= now:
             raise _bad_challenge()
-        await self._guard.check_mfa(challenge.user_id, address)
         user = await self._repo.get_user(challenge.user_id)
         if user is None or not user.mfa_enabled:
             raise _bad_challenge()
+        await self._guard.check_mfa(user.id, user.email_key, address)
         if not await self._second_factor_ok(user, factor):
             await self._guard.mfa_failed(user.id, address)
             await self._repo.fail_challenge(challenge.id, self._attempts_per_challenge, now)
             raise Unauthenticated("invalid MFA code", reason="INVALID_MFA_CODE")
         if not await self._repo.consume_challenge(challenge.id, now):
             raise _bad_challenge()
+        await self._guard.signed_in(user.email_key, address)
         return await self._sessions.start(user.id)
 
     # --- sessions ---------------------------------------------------------------------------
@@ -246,7 +249,6 @@ class UserService:
         user = await self._user(user_id)
         if "email" in values:
             await self._confirm_password(user, update.current_password, address)
-            values["email_key"] = values["email"].casefold()
         values["update_time"] = self._clock.now()
         row = await self._repo.update_user(user_id, values)
         if row is None:
@@ -284,7 +286,7 @@ class UserService:
         if "email" in paths:
             normalised = self._check_email(update.email, "user.email", errors)
             if normalised is not None:
-                values["email"] = normalised[0]
+                values["email"], values["email_key"] = normalised
             if not update.current_password:
                 errors.add("current_password", "is required to change the email")
             else:
@@ -306,6 +308,8 @@ class UserService:
             user_id, {"password_hash": new_hash, "update_time": self._clock.now()}
         )
         await self._sessions.end_all(user_id, "password_change")
+        # A challenge won with the old password must not be redeemable after the change.
+        await self._repo.end_challenges(user_id, self._clock.now())
         return await self._sessions.start(user_id)
 
     # --- MFA enrolment ---------------------------------------------------------------------
@@ -335,7 +339,7 @@ class UserService:
         pending = self._mfa.unseal(sealed, user_id)
         if sealed is None or pending is None:
             raise FailedPrecondition("call SetupMfa first", reason="MFA_NOT_SET_UP")
-        await self._guard.check_mfa(user_id, address)
+        await self._guard.check_mfa(user_id, user.email_key, address)
         step = self._mfa.matching_step(pending, totp_code)
         if step is None:
             await self._guard.mfa_failed(user_id, address)
@@ -359,7 +363,7 @@ class UserService:
         user = await self._user(user_id)
         if not user.mfa_enabled:
             raise FailedPrecondition("MFA is not enabled", reason="MFA_NOT_ENABLED")
-        await self._guard.check_mfa(user_id, address)
+        await self._guard.check_mfa(user_id, user.email_key, address)
         if not await self._second_factor_ok(user, factor):
             await self._guard.mfa_failed(user_id, address)
             raise PermissionDenied("invalid MFA code", reason="INVALID_MFA_CODE")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from optix_server.infra.errors import ViolationCollector
+from optix_server.infra.passwords import PasswordPolicy
 
 MAX_EMAIL = 254
 MAX_DISPLAY_NAME = 100
@@ -18,8 +19,9 @@ MAX_WEBHOOK_URL = 2048
 # Generous enough that a JWT sent where a refresh token belongs is UNAUTHENTICATED, not a
 # field violation (token confusion must look like any other bad token).
 MAX_OPAQUE_TOKEN = 4096
-# Passwords are checked for length by the policy; this only bounds what Login will hash.
-MAX_PASSWORD_CHARS = 256
+# Passwords are checked for length by the policy; this only bounds what Login will hash, and
+# must equal the policy's maximum so that every password Register accepts can sign in.
+MAX_PASSWORD_CHARS = PasswordPolicy.max_length
 MAX_RECOVERY_CODE = 32
 
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+$")
@@ -34,8 +36,9 @@ def _has_control(text: str) -> bool:
 def normalise_email(raw: str) -> tuple[str, str] | None:
     """(display form, identity key) of an email address, or None when it is not valid.
 
-    The display form keeps the local part as typed and lowercases the domain; the key is fully
-    casefolded, because people do not expect Bob@x.com and bob@x.com to be two accounts.
+    The display form keeps the local part as typed and shows the domain in its canonical Unicode
+    form; the key casefolds the local part and uses the ASCII (punycode) domain, because people
+    do not expect Bob@exämple.com and bob@xn--exmple-cua.com to be two accounts.
     """
     email = unicodedata.normalize("NFC", raw.strip())
     if not email or len(email) > MAX_EMAIL or email.count("@") != 1:
@@ -47,14 +50,16 @@ def normalise_email(raw: str) -> tuple[str, str] | None:
     if local.startswith(".") or local.endswith(".") or ".." in local:
         return None
     try:
-        ascii_domain = domain.encode("idna").decode("ascii")
+        # IDNA maps every spelling of a domain (Unicode, punycode, with invisible characters)
+        # to one ASCII form; the key uses it, so one mailbox cannot hold two accounts.
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+        display_domain = ascii_domain.encode("ascii").decode("idna")
     except UnicodeError:
         return None
     labels = ascii_domain.split(".")
     if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
         return None
-    display = f"{local}@{domain}"
-    return display, display.casefold()
+    return f"{local}@{display_domain}", f"{local.casefold()}@{ascii_domain}"
 
 
 @dataclass

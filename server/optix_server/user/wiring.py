@@ -12,7 +12,7 @@ from optix_server.infra.passwords import PasswordHasher, PasswordHasherConfig, P
 from optix_server.infra.ratelimit import FailureLimiter
 from optix_server.user.config import UserSettings
 from optix_server.user.crypto import SecretBox, derive_key, load_or_create_pepper
-from optix_server.user.guard import AttemptGuard
+from optix_server.user.guard import AttemptGuard, KnownClients
 from optix_server.user.maintenance import Janitor
 from optix_server.user.mfa import MfaManager
 from optix_server.user.repository import UserRepository
@@ -78,7 +78,11 @@ def create_module(
             issuer=settings.mfa_issuer,
             recovery_code_count=settings.recovery_code_count,
         ),
-        guard=AttemptGuard(FailureLimiter(deps.cache, clock), settings),
+        guard=AttemptGuard(
+            FailureLimiter(deps.cache, clock),
+            KnownClients(deps.cache, settings.known_client_ttl),
+            settings,
+        ),
         authority=authority,
         zones=TimeZones(),
         clock=clock,

@@ -31,6 +31,11 @@ class PasswordPolicy:
         """Human-readable reasons `password` is refused (empty when acceptable)."""
         # Length is counted in characters after NFKC, as NIST 800-63B suggests; bytes do not
         # matter because the hash pre-hashes, so nothing is ever truncated.
+        # The maximum also bounds the characters as sent: Login refuses longer input unread, so
+        # a password NFKC shortens below the limit must not be accepted here (it could never
+        # be used to sign in), and an oversized one is never normalised at all.
+        if len(password) > self.max_length:
+            return [f"must be at most {self.max_length} characters"]
         normalised = unicodedata.normalize("NFKC", password)
         length = len(normalised)
         if length < self.min_length:

@@ -1,0 +1,75 @@
+// Test driver: drives the demo page in headless Chromium (playwright-core + Debian chromium):
+// register or sign in, wait until a streamed quote updates a row, load an options chain.
+import { chromium } from "playwright-core";
+
+type Args = Record<string, string>;
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = {};
+  for (let i = 0; i < argv.length; i += 2) args[argv[i].replace(/^--/, "")] = argv[i + 1] ?? "";
+  return args;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const timeout = Number(args.timeout ?? "30000");
+  const browser = await chromium.launch({
+    executablePath: args.chromium ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-dev-shm-usage",
+      "--disable-background-networking",
+      "--disable-component-update",
+    ],
+  });
+  const consoleErrors: string[] = [];
+  try {
+    const page = await browser.newPage();
+    page.on("console", (message) => {
+      if (message.type() === "error") consoleErrors.push(message.text());
+    });
+    page.setDefaultTimeout(timeout);
+    await page.goto(args.page);
+    await page.getByTestId("email").fill(args.email);
+    await page.getByTestId("password").fill(args.password);
+    await page.getByTestId(args.register === "1" ? "register" : "sign-in").click();
+    // Signed in: the header shows the account; any error lands in #status instead.
+    await page.waitForFunction(
+      () =>
+        (document.querySelector("[data-testid=who]")?.textContent ?? "") !== "" ||
+        (document.querySelector("[data-testid=status]")?.textContent ?? "").includes(":"),
+    );
+    const who = (await page.getByTestId("who").textContent()) ?? "";
+    if (who === "") throw new Error(`sign-in failed: ${await page.getByTestId("status").textContent()}`);
+    // A quote *update*: more rendered quotes than rows, so some row was rendered twice.
+    await page.waitForFunction(() => {
+      const rows = document.querySelectorAll("[data-testid=quotes] tr").length;
+      const updates = Number(document.querySelector("[data-testid=update-count]")?.textContent ?? 0);
+      return rows > 0 && updates > rows;
+    });
+    const rows = await page.locator("[data-testid=quotes] tr").count();
+    const updates = Number(await page.getByTestId("update-count").textContent());
+    let chainRows = -1;
+    if (args.chain === "1") {
+      await page.getByTestId("load-chain").click();
+      await page.waitForFunction(
+        () => document.querySelectorAll("[data-testid=chain] tr").length > 0,
+      );
+      chainRows = await page.locator("[data-testid=chain] tr").count();
+    }
+    if (args.screenshot) await page.screenshot({ path: args.screenshot, fullPage: true });
+    const state = await page.getByTestId("stream-state").textContent();
+    process.stdout.write(
+      `${JSON.stringify({ ok: true, who, rows, updates, chainRows, state, consoleErrors })}\n`,
+    );
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stdout.write(`${JSON.stringify({ ok: false, error: String(error) })}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,1 @@
+"""Generates the OPTIX edge (Envoy) configuration from typed envoy-data-plane dataclasses."""

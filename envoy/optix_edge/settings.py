@@ -1,0 +1,97 @@
+"""Edge settings: what varies between a laptop, a test and a deployment, read from OPTIX_ENVOY_*."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+# The five services, by the short name used in their proto package optix.<name>.v1.
+SERVICE_NAMES: tuple[str, ...] = ("user", "marketdata", "watchlist", "brokerage", "alert")
+DEFAULT_UPSTREAM = "127.0.0.1:50051"
+# Browsers on a developer's machine (the demo page) may call the edge from any local port.
+DEFAULT_CORS_ORIGIN_REGEX = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?$"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A host:port an Envoy cluster sends traffic to."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Upstream:
+        """Parse `host:port` (IPv6 hosts in brackets)."""
+        host, sep, port = text.strip().rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"expected host:port, got {text!r}")
+        return cls(host=host.strip("[]"), port=int(port))
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """Everything the generated bootstrap depends on; defaults are the committed envoy.yaml."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    admin_port: int = 9901
+    # Per service short name -> upstream; the default one also serves health and reflection.
+    upstreams: Mapping[str, Upstream] = field(default_factory=dict)
+    default_upstream: Upstream = field(default_factory=lambda: Upstream.parse(DEFAULT_UPSTREAM))
+    unary_timeout: timedelta = timedelta(seconds=30)
+    # Quiet streams carry heartbeats (15 s by default), so 5 minutes only ends dead ones.
+    stream_idle_timeout: timedelta = timedelta(minutes=5)
+    max_request_bytes: int = 4 * 1024 * 1024
+    # Token bucket shared by all connections: `rate_limit_burst` tokens, refilled with
+    # `rate_limit_per_second` tokens every `rate_limit_interval`.
+    rate_limit_per_second: int = 5000
+    rate_limit_burst: int = 10000
+    rate_limit_interval: timedelta = timedelta(seconds=1)
+    cors_origins: tuple[str, ...] = ()
+    health_check_interval: timedelta = timedelta(seconds=5)
+    max_downstream_connections: int = 50_000
+
+    def upstream_for(self, service: str) -> Upstream:
+        """The upstream of one service, falling back to the default upstream."""
+        return self.upstreams.get(service, self.default_upstream)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EdgeSettings:
+        """Read OPTIX_ENVOY_* variables; anything unset keeps its default."""
+        base = cls()
+        default = Upstream.parse(env.get("OPTIX_ENVOY_UPSTREAM_DEFAULT", DEFAULT_UPSTREAM))
+        upstreams = {
+            name: Upstream.parse(env[key])
+            for name in SERVICE_NAMES
+            if (key := f"OPTIX_ENVOY_UPSTREAM_{name.upper()}") in env
+        }
+        origins = tuple(
+            o.strip() for o in env.get("OPTIX_ENVOY_CORS_ORIGINS", "").split(",") if o.strip()
+        )
+        return cls(
+            listen_host=env.get("OPTIX_ENVOY_LISTEN_HOST", base.listen_host),
+            listen_port=int(env.get("OPTIX_ENVOY_LISTEN_PORT", base.listen_port)),
+            admin_port=int(env.get("OPTIX_ENVOY_ADMIN_PORT", base.admin_port)),
+            upstreams=upstreams,
+            default_upstream=default,
+            unary_timeout=timedelta(
+                seconds=float(
+                    env.get("OPTIX_ENVOY_UNARY_TIMEOUT_S", base.unary_timeout.total_seconds())
+                )
+            ),
+            max_request_bytes=int(env.get("OPTIX_ENVOY_MAX_REQUEST_BYTES", base.max_request_bytes)),
+            rate_limit_per_second=int(
+                env.get("OPTIX_ENVOY_RATE_LIMIT_RPS", base.rate_limit_per_second)
+            ),
+            rate_limit_burst=int(env.get("OPTIX_ENVOY_RATE_LIMIT_BURST", base.rate_limit_burst)),
+            rate_limit_interval=timedelta(
+                seconds=float(
+                    env.get(
+                        "OPTIX_ENVOY_RATE_LIMIT_INTERVAL_S",
+                        base.rate_limit_interval.total_seconds(),
+                    )
+                )
+            ),
+            cors_origins=origins,
+        )

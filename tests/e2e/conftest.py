@@ -1,0 +1,56 @@
+"""End-to-end fixtures: one `optix serve` and one Envoy in front of it for the whole session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.stack import (
+    Edge,
+    Process,
+    envoy,
+    envoy_env,
+    free_port,
+    optix_server,
+    render_envoy_config,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker that gives a test its own Envoy settings."""
+    config.addinivalue_line("markers", "edge_env(**env): OPTIX_ENVOY_* settings for custom_edge")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything in tests/e2e carries the e2e marker."""
+    for item in items:
+        if "tests/e2e/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly, even under -q, when the browser test could not run."""
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        if "Chromium" in str(reason):
+            terminalreporter.write_line(f"NOTE: {reason}", yellow=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    """All services in one real `optix serve` process (SQLite) on a port the OS picked."""
+    with optix_server(tmp_path_factory.mktemp("optix-var")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def edge(backend: Process, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    """Envoy from the generated config, on free ports, in front of `backend`."""
+    listen, admin = free_port(), free_port()
+    config = render_envoy_config(
+        tmp_path_factory.mktemp("envoy") / "envoy.yaml",
+        envoy_env(backend.address, listen, admin),
+    )
+    with envoy(config, listen, admin) as running:
+        yield running
