@@ -73,6 +73,30 @@ def test_staged_key_is_published_first_and_signs_from_its_time(tmp_path: Path) -
     assert authority.verify(token).subject == "u"
 
 
+def test_a_remembered_token_still_expires_on_the_clock(tmp_path: Path) -> None:
+    clock = ManualClock()
+    settings = AuthSettings()
+    authority = TokenAuthority(load_keyring(settings, clock, tmp_path), settings, clock)
+    token = authority.issue_access_token("u1", session_id="s", ttl=timedelta(minutes=5)).token
+    assert authority.verify(token).subject == "u1"
+    assert authority.verify(token).subject == "u1"  # served from the verified-token memo
+    clock.advance(timedelta(minutes=5) + settings.leeway + timedelta(seconds=1))
+    with pytest.raises(Unauthenticated):
+        authority.verify(token)
+
+
+def test_a_remembered_token_dies_with_its_key(tmp_path: Path) -> None:
+    clock = ManualClock()
+    settings = AuthSettings()
+    ring = load_keyring(settings, clock, tmp_path)
+    authority = TokenAuthority(ring, settings, clock)
+    token = authority.issue_access_token("u1", session_id="s", ttl=timedelta(minutes=5)).token
+    assert authority.verify(token).subject == "u1"
+    ring._keys.clear()  # the key is withdrawn from the ring
+    with pytest.raises(Unauthenticated):
+        authority.verify(token)
+
+
 def test_keys_from_environment_pem(tmp_path: Path) -> None:
     clock = ManualClock()
     from optix_server.infra.auth.keys import private_key_pem

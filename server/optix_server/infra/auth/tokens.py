@@ -13,6 +13,7 @@ from optix_server.infra.auth.clock import Clock
 from optix_server.infra.auth.config import AuthSettings
 from optix_server.infra.auth.keys import KeyRing
 from optix_server.infra.auth.principal import Principal, PrincipalKind
+from optix_server.infra.auth.verified_cache import VerifiedToken, VerifiedTokenCache
 from optix_server.infra.errors import Unauthenticated
 
 ALGORITHM = "EdDSA"
@@ -44,6 +45,7 @@ class TokenAuthority:
         self._keyring = keyring
         self._settings = settings
         self._clock = clock
+        self._verified = VerifiedTokenCache()
 
     @property
     def keyring(self) -> KeyRing:
@@ -90,6 +92,20 @@ class TokenAuthority:
 
     def verify(self, token: str) -> Principal:
         """The principal a token proves; Unauthenticated for anything not exactly right."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            # Same bytes as a token that passed every check: only time and the key's presence
+            # can have changed since.
+            now = self._clock.now().timestamp()
+            leeway = self._settings.leeway.total_seconds()
+            if cached.expires_at > now - leeway and self._keyring.verification_key(cached.kid):
+                return cached.principal
+            self._verified.discard(token)
+        principal, expires_at, kid = self._verify_fully(token)
+        self._verified.put(token, VerifiedToken(principal, expires_at, kid))
+        return principal
+
+    def _verify_fully(self, token: str) -> tuple[Principal, float, str]:
         if not token or len(token) > self._settings.max_token_bytes:
             raise _invalid()
         try:
@@ -123,7 +139,7 @@ class TokenAuthority:
         except jwt.PyJWTError:
             raise _invalid() from None
         self._check_times(claims)
-        return self._principal(kind, claims)
+        return self._principal(kind, claims), float(claims["exp"]), kid
 
     def _check_times(self, claims: dict[str, Any]) -> None:
         exp, iat = claims.get("exp"), claims.get("iat")
