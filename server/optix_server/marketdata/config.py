@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 from optix_server.common.occ import SymbolError, normalize_ticker
 from optix_server.infra.env import SettingsError, env_bool, env_float, env_int, env_str
@@ -26,12 +27,14 @@ DEFAULT_UNIVERSE: tuple[SimulatedInstrument, ...] = (
     SimulatedInstrument("SPY", 540.0, 0.14),
     SimulatedInstrument("QQQ", 470.0, 0.19),
 )
-DEFAULT_DIVIDEND_YIELDS: Mapping[str, float] = {
-    "AAPL": 0.005,
-    "MSFT": 0.007,
-    "SPY": 0.013,
-    "QQQ": 0.006,
-}
+DEFAULT_DIVIDEND_YIELDS: Mapping[str, float] = MappingProxyType(
+    {
+        "AAPL": 0.005,
+        "MSFT": 0.007,
+        "SPY": 0.013,
+        "QQQ": 0.006,
+    }
+)
 
 
 def parse_universe(raw: str, seed: int) -> tuple[SimulatedInstrument, ...]:

@@ -4,6 +4,7 @@ the wire format of quotes in the cache and on pub/sub)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -24,37 +25,47 @@ from optix_server.marketdata.models import (
     Quote,
 )
 
-_SOURCE = {
-    DataSource.SIMULATED: quote_pb2.DATA_SOURCE_SIMULATED,
-    DataSource.REPLAY: quote_pb2.DATA_SOURCE_REPLAY,
-    DataSource.SCHWAB: quote_pb2.DATA_SOURCE_SCHWAB,
-}
-_SOURCE_BACK = {v: k for k, v in _SOURCE.items()}
-_INSTRUMENT = {
-    InstrumentType.EQUITY: instrument_pb2.INSTRUMENT_TYPE_EQUITY,
-    InstrumentType.OPTION: instrument_pb2.INSTRUMENT_TYPE_OPTION,
-    InstrumentType.INDEX: instrument_pb2.INSTRUMENT_TYPE_INDEX,
-}
-_INSTRUMENT_BACK = {v: k for k, v in _INSTRUMENT.items()}
-_EXPIRATION_TYPE = {
-    ExpirationType.STANDARD: option_chain_pb2.EXPIRATION_TYPE_STANDARD,
-    ExpirationType.WEEKLY: option_chain_pb2.EXPIRATION_TYPE_WEEKLY,
-    ExpirationType.QUARTERLY: option_chain_pb2.EXPIRATION_TYPE_QUARTERLY,
-}
-_RIGHT = {
-    OptionRight.CALL: instrument_pb2.OPTION_RIGHT_CALL,
-    OptionRight.PUT: instrument_pb2.OPTION_RIGHT_PUT,
-}
-_INTERVAL = {
-    price_history_pb2.BAR_INTERVAL_ONE_MINUTE: BarInterval.ONE_MINUTE,
-    price_history_pb2.BAR_INTERVAL_FIVE_MINUTES: BarInterval.FIVE_MINUTES,
-    price_history_pb2.BAR_INTERVAL_FIFTEEN_MINUTES: BarInterval.FIFTEEN_MINUTES,
-    price_history_pb2.BAR_INTERVAL_THIRTY_MINUTES: BarInterval.THIRTY_MINUTES,
-    price_history_pb2.BAR_INTERVAL_ONE_HOUR: BarInterval.ONE_HOUR,
-    price_history_pb2.BAR_INTERVAL_ONE_DAY: BarInterval.ONE_DAY,
-    price_history_pb2.BAR_INTERVAL_ONE_WEEK: BarInterval.ONE_WEEK,
-}
-_INTERVAL_BACK = {v: k for k, v in _INTERVAL.items()}
+_SOURCE = MappingProxyType(
+    {
+        DataSource.SIMULATED: quote_pb2.DATA_SOURCE_SIMULATED,
+        DataSource.REPLAY: quote_pb2.DATA_SOURCE_REPLAY,
+        DataSource.SCHWAB: quote_pb2.DATA_SOURCE_SCHWAB,
+    }
+)
+_SOURCE_BACK = MappingProxyType({v: k for k, v in _SOURCE.items()})
+_INSTRUMENT = MappingProxyType(
+    {
+        InstrumentType.EQUITY: instrument_pb2.INSTRUMENT_TYPE_EQUITY,
+        InstrumentType.OPTION: instrument_pb2.INSTRUMENT_TYPE_OPTION,
+        InstrumentType.INDEX: instrument_pb2.INSTRUMENT_TYPE_INDEX,
+    }
+)
+_INSTRUMENT_BACK = MappingProxyType({v: k for k, v in _INSTRUMENT.items()})
+_EXPIRATION_TYPE = MappingProxyType(
+    {
+        ExpirationType.STANDARD: option_chain_pb2.EXPIRATION_TYPE_STANDARD,
+        ExpirationType.WEEKLY: option_chain_pb2.EXPIRATION_TYPE_WEEKLY,
+        ExpirationType.QUARTERLY: option_chain_pb2.EXPIRATION_TYPE_QUARTERLY,
+    }
+)
+_RIGHT = MappingProxyType(
+    {
+        OptionRight.CALL: instrument_pb2.OPTION_RIGHT_CALL,
+        OptionRight.PUT: instrument_pb2.OPTION_RIGHT_PUT,
+    }
+)
+_INTERVAL = MappingProxyType(
+    {
+        price_history_pb2.BAR_INTERVAL_ONE_MINUTE: BarInterval.ONE_MINUTE,
+        price_history_pb2.BAR_INTERVAL_FIVE_MINUTES: BarInterval.FIVE_MINUTES,
+        price_history_pb2.BAR_INTERVAL_FIFTEEN_MINUTES: BarInterval.FIFTEEN_MINUTES,
+        price_history_pb2.BAR_INTERVAL_THIRTY_MINUTES: BarInterval.THIRTY_MINUTES,
+        price_history_pb2.BAR_INTERVAL_ONE_HOUR: BarInterval.ONE_HOUR,
+        price_history_pb2.BAR_INTERVAL_ONE_DAY: BarInterval.ONE_DAY,
+        price_history_pb2.BAR_INTERVAL_ONE_WEEK: BarInterval.ONE_WEEK,
+    }
+)
+_INTERVAL_BACK = MappingProxyType({v: k for k, v in _INTERVAL.items()})
 
 
 def timestamp(value: datetime) -> Timestamp:

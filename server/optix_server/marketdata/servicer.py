@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from optix_server.marketdata.validation import optional_date
 from optix_server.marketdata.wire import quote_batch_response
 
 Context = grpc.aio.ServicerContext[Any, Any]
+LARGE_CHAIN = 200
 
 
 class MarketDataServicer:
@@ -81,6 +83,9 @@ class MarketDataServicer:
             side=side_from_proto(request.side),
             invalid_dates=[(v.field, v.description) for v in dates.violations],
         )
+        if len(chain.options) > LARGE_CHAIN:
+            # Building thousands of messages takes tens of ms: keep it off the event loop.
+            return pb.GetOptionsChainResponse(chain=await asyncio.to_thread(chain_to_proto, chain))
         return pb.GetOptionsChainResponse(chain=chain_to_proto(chain))
 
     async def GetPriceHistory(

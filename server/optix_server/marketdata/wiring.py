@@ -70,12 +70,14 @@ def create_module(deps: Dependencies) -> ServiceModule:
     servicer = MarketDataServicer(service, hub)
 
     async def on_start() -> None:
+        """Open the provider, start the feed (when this process owns it), then the hub."""
         await provider.start()
         if publisher is not None:
             await publisher.start()
         await hub.start()
 
     async def on_stop() -> None:
+        """End streams (UNAVAILABLE), stop the feed, close the provider."""
         await hub.stop()
         if publisher is not None:
             await publisher.stop()

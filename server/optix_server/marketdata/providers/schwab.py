@@ -4,8 +4,9 @@ a live feed by polling quotes within the app's request budget."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -36,15 +37,17 @@ log = get_logger(__name__)
 
 MAX_SYMBOLS_PER_CALL = 500
 # BarInterval -> (periodType, frequencyType, frequency, minutes per fetched candle).
-_HISTORY_PARAMS: dict[BarInterval, tuple[str, str, int, int]] = {
-    BarInterval.ONE_MINUTE: ("day", "minute", 1, 1),
-    BarInterval.FIVE_MINUTES: ("day", "minute", 5, 5),
-    BarInterval.FIFTEEN_MINUTES: ("day", "minute", 15, 15),
-    BarInterval.THIRTY_MINUTES: ("day", "minute", 30, 30),
-    BarInterval.ONE_HOUR: ("day", "minute", 30, 30),
-    BarInterval.ONE_DAY: ("year", "daily", 1, 1440),
-    BarInterval.ONE_WEEK: ("year", "weekly", 1, 10080),
-}
+_HISTORY_PARAMS: Mapping[BarInterval, tuple[str, str, int, int]] = MappingProxyType(
+    {
+        BarInterval.ONE_MINUTE: ("day", "minute", 1, 1),
+        BarInterval.FIVE_MINUTES: ("day", "minute", 5, 5),
+        BarInterval.FIFTEEN_MINUTES: ("day", "minute", 15, 15),
+        BarInterval.THIRTY_MINUTES: ("day", "minute", 30, 30),
+        BarInterval.ONE_HOUR: ("day", "minute", 30, 30),
+        BarInterval.ONE_DAY: ("year", "daily", 1, 1440),
+        BarInterval.ONE_WEEK: ("year", "weekly", 1, 10080),
+    }
+)
 
 
 class SchwabProvider:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import Any
 
 from optix_server.common.occ import OccSymbol, OptionRight, SymbolError, parse_occ
@@ -19,13 +20,15 @@ from optix_server.marketdata.models import (
 )
 from optix_server.marketdata.providers.bars import bar_start
 
-_ASSET_TYPES = {"OPTION": InstrumentType.OPTION, "INDEX": InstrumentType.INDEX}
-_EXPIRATION_TYPES = {
-    "W": ExpirationType.WEEKLY,
-    "Q": ExpirationType.QUARTERLY,
-    "S": ExpirationType.STANDARD,
-    "M": ExpirationType.STANDARD,
-}
+_ASSET_TYPES = MappingProxyType({"OPTION": InstrumentType.OPTION, "INDEX": InstrumentType.INDEX})
+_EXPIRATION_TYPES = MappingProxyType(
+    {
+        "W": ExpirationType.WEEKLY,
+        "Q": ExpirationType.QUARTERLY,
+        "S": ExpirationType.STANDARD,
+        "M": ExpirationType.STANDARD,
+    }
+)
 
 
 def _num(data: Mapping[str, Any], *keys: str) -> float:
