@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -116,3 +117,34 @@ async def test_in_memory_cache_is_bounded_and_evicts_expired_first() -> None:
     await cache.incr("d", ttl_seconds=10)  # full: the oldest ("a") goes
     assert await cache.get("a") is None
     assert await cache.get("d") == b"1"
+
+
+async def test_a_subscriber_leaving_does_not_end_the_others(pubsub: PubSub) -> None:
+    async with pubsub.subscribe("shared") as staying:
+        async with pubsub.subscribe("shared") as leaving:
+            await pubsub.publish("shared", b"both")
+            assert await asyncio.wait_for(anext(leaving), 5) == b"both"
+            assert await asyncio.wait_for(anext(staying), 5) == b"both"
+        await pubsub.publish("shared", b"after")
+        assert await asyncio.wait_for(anext(staying), 5) == b"after"
+
+
+async def test_redis_pubsub_uses_one_connection_for_every_channel() -> None:
+    async with redis_namespace() as (url, prefix):
+        name = prefix.replace(":", "-").rstrip("-")
+        bus = RedisPubSub(Redis.from_url(url, client_name=name), prefix)
+        admin = Redis.from_url(url)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                streams = [
+                    await stack.enter_async_context(bus.subscribe(f"sym.{i}")) for i in range(20)
+                ]
+                clients = await admin.client_list(_type="pubsub")
+                mine = [c for c in clients if c.get("name") == name]
+                assert len(mine) == 1
+                assert int(mine[0]["sub"]) == 20
+                await bus.publish("sym.7", b"seven")
+                assert await asyncio.wait_for(anext(streams[7]), 5) == b"seven"
+        finally:
+            await bus.close()
+            await admin.aclose()

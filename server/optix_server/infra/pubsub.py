@@ -7,10 +7,11 @@ replicas behind Envoy behave as one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
@@ -35,54 +36,112 @@ class PubSub(Protocol):
         ...
 
 
-class InMemoryPubSub:
-    """Process-local pub/sub for the embedded default (single replica)."""
+class LocalFanout:
+    """This process's subscribers per channel, each with a bounded queue.
+
+    A subscriber that falls `max_backlog` messages behind has stalled: its oldest message is
+    dropped (and counted) so memory stays bounded and a publisher never blocks.
+    """
 
     def __init__(self, max_backlog: int = 10_000) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
         self._max_backlog = max_backlog
         self.dropped = 0
 
-    async def publish(self, channel: str, payload: bytes) -> None:
-        """Send `payload` to every subscriber of `channel`."""
+    def add(self, channel: str) -> tuple[asyncio.Queue[bytes], bool]:
+        """A new subscriber queue on `channel`, and whether it is the channel's first."""
+        queue: asyncio.Queue[bytes] = asyncio.Queue(self._max_backlog)
+        first = channel not in self._subscribers
+        self._subscribers[channel].add(queue)
+        return queue, first
+
+    def remove(self, channel: str, queue: asyncio.Queue[bytes]) -> bool:
+        """Drop a subscriber; True when the channel has no subscribers left."""
+        subscribers = self._subscribers.get(channel)
+        if subscribers is None:
+            return True
+        subscribers.discard(queue)
+        if subscribers:
+            return False
+        del self._subscribers[channel]
+        return True
+
+    def has_subscribers(self, channel: str) -> bool:
+        """Whether anyone in this process listens on `channel`."""
+        return channel in self._subscribers
+
+    def deliver(self, channel: str, payload: bytes) -> None:
+        """Queue `payload` for every subscriber of `channel`."""
         for queue in list(self._subscribers.get(channel, ())):
             if queue.full():
-                # A subscriber this far behind has stalled; dropping its oldest message keeps
-                # memory bounded and never blocks the publisher.
                 queue.get_nowait()
                 self.dropped += 1
             queue.put_nowait(payload)
 
-    @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        """Subscribe to `channel` for the duration of the context."""
-        queue: asyncio.Queue[bytes] = asyncio.Queue(self._max_backlog)
-        self._subscribers[channel].add(queue)
-
-        async def messages() -> AsyncIterator[bytes]:
-            while True:
-                yield await queue.get()
-
-        try:
-            yield messages()
-        finally:
-            subscribers = self._subscribers.get(channel)
-            if subscribers is not None:
-                subscribers.discard(queue)
-                if not subscribers:
-                    del self._subscribers[channel]
-
-    async def close(self) -> None:
+    def clear(self) -> None:
         """Forget every subscriber."""
         self._subscribers.clear()
 
+    @staticmethod
+    async def messages(queue: asyncio.Queue[bytes]) -> AsyncIterator[bytes]:
+        """The messages arriving on one subscriber's queue, forever."""
+        while True:
+            yield await queue.get()
+
+
+class InMemoryPubSub:
+    """Process-local pub/sub for the embedded default (single replica)."""
+
+    def __init__(self, max_backlog: int = 10_000) -> None:
+        self._fanout = LocalFanout(max_backlog)
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped for stalled subscribers so far."""
+        return self._fanout.dropped
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        """Send `payload` to every subscriber of `channel`."""
+        self._fanout.deliver(channel, payload)
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Subscribe to `channel` for the duration of the context."""
+        queue, _ = self._fanout.add(channel)
+        try:
+            yield self._fanout.messages(queue)
+        finally:
+            self._fanout.remove(channel, queue)
+
+    async def close(self) -> None:
+        """Forget every subscriber."""
+        self._fanout.clear()
+
 
 class RedisPubSub:
-    """Redis pub/sub shared by every replica; channels are namespaced by `prefix`."""
+    """Redis pub/sub shared by every replica; channels are namespaced by `prefix`.
 
-    def __init__(self, redis: Redis, prefix: str = "optix:") -> None:
+    One Redis connection carries every channel this process listens to (not one per channel):
+    a reader task dispatches incoming messages to the local subscribers.
+    """
+
+    CONFIRM_TIMEOUT_S = 5.0
+
+    def __init__(self, redis: Redis, prefix: str = "optix:", max_backlog: int = 10_000) -> None:
         self._redis = redis
         self._prefix = prefix + "ps:"
+        self._fanout = LocalFanout(max_backlog)
+        self._pubsub = redis.pubsub()
+        # Serialises SUBSCRIBE/UNSUBSCRIBE so a channel's first-subscriber and last-subscriber
+        # transitions never interleave.
+        self._commands = asyncio.Lock()
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped for stalled subscribers so far."""
+        return self._fanout.dropped
 
     async def publish(self, channel: str, payload: bytes) -> None:
         """Send `payload` to every subscriber of `channel` on any replica."""
@@ -91,30 +150,65 @@ class RedisPubSub:
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
         """Subscribe to `channel`; returns once Redis has confirmed the subscription."""
-        pubsub = self._redis.pubsub()
         full = self._prefix + channel
-        await pubsub.subscribe(full)
-        # Wait for the confirmation so a publish right after entering is not missed.
-        while True:
-            message = await pubsub.get_message(timeout=5.0)
-            if message is not None and message["type"] == "subscribe":
-                break
-
-        async def messages() -> AsyncIterator[bytes]:
-            async for message in pubsub.listen():
-                if message["type"] == "message":
-                    data = message["data"]
-                    yield data if isinstance(data, bytes) else str(data).encode()
-
+        queue, first = self._fanout.add(channel)
         try:
-            yield messages()
+            async with self._commands:
+                if first:
+                    confirmed = asyncio.get_running_loop().create_future()
+                    self._confirmations[full] = confirmed
+                    await self._pubsub.subscribe(full)
+                    self._start_reader()
+                    # Wait for Redis's confirmation so a publish right after entering is seen.
+                    await asyncio.wait_for(confirmed, self.CONFIRM_TIMEOUT_S)
+            yield self._fanout.messages(queue)
         finally:
+            if self._fanout.remove(channel, queue):
+                async with self._commands:
+                    self._confirmations.pop(full, None)
+                    if not self._fanout.has_subscribers(channel):
+                        with contextlib.suppress(Exception):  # gone already during shutdown
+                            await self._pubsub.unsubscribe(full)
+
+    def _start_reader(self) -> None:
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read(), name="redis-pubsub-reader")
+
+    async def _read(self) -> None:
+        while True:
             try:
-                await pubsub.unsubscribe(full)
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-            except Exception:  # the connection may already be gone during shutdown
-                log.debug("redis unsubscribe failed", channel=channel, exc_info=True)
+                message = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # redis-py reconnects and re-subscribes on the next read; pause so a Redis
+                # outage does not become a busy loop.
+                log.warning("redis pub/sub read failed; retrying", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            if message is not None:
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        raw_channel = message["channel"]
+        full = raw_channel.decode() if isinstance(raw_channel, bytes) else str(raw_channel)
+        kind = message["type"]
+        if kind == "message":
+            data = message["data"]
+            payload = data if isinstance(data, bytes) else str(data).encode()
+            self._fanout.deliver(full[len(self._prefix) :], payload)
+        elif kind == "subscribe":
+            confirmed = self._confirmations.pop(full, None)
+            if confirmed is not None and not confirmed.done():
+                confirmed.set_result(None)
 
     async def close(self) -> None:
-        """Close the Redis connection pool."""
+        """Stop the reader and close the Redis connections."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        self._fanout.clear()
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._redis.aclose()
