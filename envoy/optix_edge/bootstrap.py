@@ -158,18 +158,16 @@ def _cluster(name: str, upstream: Upstream, health_service: str, settings: EdgeS
 def _route(
     match: RouteMatch, cluster: str, timeout: timedelta, *, check_frames: bool = True
 ) -> Route:
-    """A gRPC route: `timeout` bounds the whole call and caps the client's grpc-timeout."""
+    """A gRPC route: `timeout` bounds the whole call and caps the client's grpc-timeout;
+    a zero `timeout` (server streams) leaves the edge without any deadline of its own."""
     match.headers = [GRPC_CONTENT_TYPE]
-    route = Route(
-        match=match,
-        route=RouteAction(
-            cluster=cluster,
-            timeout=timeout,
-            # 0s means: use the client's grpc-timeout as sent (none -> no limit).
-            max_stream_duration=RouteActionMaxStreamDuration(grpc_timeout_header_max=timeout),
-        ),
-    )
-    return route
+    action = RouteAction(cluster=cluster, timeout=timeout)
+    if timeout:
+        action.max_stream_duration = RouteActionMaxStreamDuration(grpc_timeout_header_max=timeout)
+    # For streams the client's grpc-timeout still travels upstream, where the server ends the
+    # call with a clean DEADLINE_EXCEEDED; were Envoy to enforce it too, its timer could fire
+    # first and reset a stream whose headers were already sent (the client would see INTERNAL).
+    return Route(match=match, route=action)
 
 
 def _refusals() -> list[Route]:
