@@ -27,7 +27,6 @@ from optix_server.marketdata.convert import (
 from optix_server.marketdata.service import MarketDataService
 from optix_server.marketdata.streaming import QuoteHub
 from optix_server.marketdata.validation import optional_date
-from optix_server.marketdata.wire import quote_batch_response
 
 Context = grpc.aio.ServicerContext[Any, Any]
 LARGE_CHAIN = 200
@@ -117,10 +116,10 @@ class MarketDataServicer:
         symbols, heartbeat_seconds = self._service.validate_stream(list(request.symbols), heartbeat)
         async with self._hub.subscribe(symbols, heartbeat_seconds) as subscription:
             while True:
-                batch = await subscription.next_batch()
-                if batch:
+                message = await subscription.next_message()
+                if message is not None:
                     # Quotes arrive encoded; the stream's serializer passes these bytes through.
-                    yield quote_batch_response([t.framed for t in batch])
+                    yield message
                 else:
                     yield pb.StreamQuotesResponse(
                         heartbeat=stream_pb2.Heartbeat(server_time=timestamp(datetime.now(UTC)))

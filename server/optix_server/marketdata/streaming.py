@@ -18,7 +18,7 @@ from optix_server.infra.errors import Unavailable
 from optix_server.infra.lifecycle import SHUTDOWN_MESSAGE
 from optix_server.infra.logging import get_logger
 from optix_server.infra.pubsub import PubSub
-from optix_server.marketdata.wire import frame_field_1
+from optix_server.marketdata.wire import frame_field_1, quote_batch_response
 
 log = get_logger(__name__)
 
@@ -51,12 +51,30 @@ def tick_from_payload(payload: bytes) -> Tick:
     return Tick(message.symbol, message.sequence, payload, frame_field_1(payload))
 
 
+class _Delivery:
+    """The ticks of one flush for one symbol set, shared by every stream on that set: the
+    stream message is encoded once, on first use, whatever the number of streams."""
+
+    __slots__ = ("_encoded", "ticks")
+
+    def __init__(self, ticks: tuple[Tick, ...]) -> None:
+        self.ticks = ticks
+        self._encoded: bytes | None = None
+
+    def encoded(self) -> bytes:
+        """StreamQuotesResponse bytes carrying these ticks."""
+        if self._encoded is None:
+            self._encoded = quote_batch_response([t.framed for t in self.ticks])
+        return self._encoded
+
+
 class QuoteSubscription:
     """One client stream's view: the newest undelivered tick per symbol, and a wake-up."""
 
     __slots__ = (
         "_armed",
         "_closed",
+        "_delivery",
         "_pending",
         "_ready",
         "_seen",
@@ -65,14 +83,20 @@ class QuoteSubscription:
         "heartbeat_seconds",
         "last_sent",
         "symbols",
+        "synced",
     )
 
     def __init__(self, symbols: Sequence[str], heartbeat_seconds: float = 15.0) -> None:
         self.symbols = tuple(symbols)
         self.heartbeat_seconds = heartbeat_seconds
         self._pending: dict[str, Tick] = {}
-        # The newest sequence offered per symbol, pending or already sent.
+        # A shared flush not yet sent; set only while _pending is empty (the usual case).
+        self._delivery: _Delivery | None = None
+        # The newest sequence offered per symbol, pending or already sent (until synced).
         self._seen: dict[str, int] = {}
+        # Synced: nothing seen is newer than what the hub has flushed, so every later flush
+        # is newer than anything this stream holds and needs no per-symbol check.
+        self.synced = False
         self._ready = asyncio.Event()
         self._armed = False
         self._closed = False
@@ -83,18 +107,49 @@ class QuoteSubscription:
     @property
     def pending(self) -> int:
         """How many symbols have an undelivered tick (never more than the symbol count)."""
+        if self._delivery is not None:
+            return len(self._delivery.ticks)
         return len(self._pending)
+
+    def seen(self, symbol: str) -> int:
+        """The newest sequence this stream was offered for `symbol` before it synced."""
+        return self._seen.get(symbol, 0)
+
+    def _spill(self) -> None:
+        # A second flush arrived before the first was sent: fall back to per-symbol merging.
+        delivery = self._delivery
+        if delivery is not None:
+            self._delivery = None
+            for tick in delivery.ticks:
+                self._pending[tick.symbol] = tick
 
     def offer(self, tick: Tick) -> None:
         """Keep `tick` unless this stream already has (or sent) a newer one for its symbol."""
-        # Called once per tick per stream: the hot path of fan-out, so kept to dict lookups.
         symbol = tick.symbol
         if tick.sequence <= self._seen.get(symbol, 0):
             return
         self._seen[symbol] = tick.sequence
+        self._spill()
         if symbol in self._pending:
             self.conflated += 1
         self._pending[symbol] = tick
+        self._wake()
+
+    def deliver(self, delivery: _Delivery) -> None:
+        """Take a flush's ticks (newer than anything held: only called once synced)."""
+        # Called once per flush per stream: the hot path of fan-out.
+        if self._delivery is None and not self._pending:
+            self._delivery = delivery
+        else:
+            self._spill()
+            pending = self._pending
+            for tick in delivery.ticks:
+                if tick.symbol in pending:
+                    self.conflated += 1
+                pending[tick.symbol] = tick
+        self._wake()
+
+    def _wake(self) -> None:
         if not self._armed:
             self._armed = True
             self._ready.set()
@@ -109,12 +164,15 @@ class QuoteSubscription:
         self._closed = True
         self._ready.set()
 
-    async def next_batch(self) -> list[Tick]:
-        """Everything pending as one batch; [] when a heartbeat is due; Unavailable on close.
-
-        Waits on a plain event (no per-wait timer): with thousands of streams, arming and
-        cancelling a timeout for every message costs more than the hub's one heartbeat clock."""
-        while not self._pending and not self._closed and not self.heartbeat_due:
+    async def _wait(self) -> None:
+        # Waits on a plain event (no per-wait timer): with thousands of streams, arming and
+        # cancelling a timeout for every message costs more than the hub's one heartbeat clock.
+        while (
+            self._delivery is None
+            and not self._pending
+            and not self._closed
+            and not self.heartbeat_due
+        ):
             self._ready.clear()
             self._armed = False
             await self._ready.wait()
@@ -122,9 +180,31 @@ class QuoteSubscription:
             raise Unavailable(SHUTDOWN_MESSAGE, reason="SHUTTING_DOWN")
         self.heartbeat_due = False
         self.last_sent = time.monotonic()
+
+    async def next_batch(self) -> list[Tick]:
+        """Everything pending as one batch; [] when a heartbeat is due; Unavailable on close."""
+        await self._wait()
+        delivery = self._delivery
+        if delivery is not None:
+            self._delivery = None
+            return list(delivery.ticks)
         batch = list(self._pending.values())
         self._pending.clear()
         return batch
+
+    async def next_message(self) -> bytes | None:
+        """next_batch as encoded StreamQuotesResponse bytes (shared by the streams that got
+        the same flush); None when a heartbeat is due; Unavailable on close."""
+        await self._wait()
+        delivery = self._delivery
+        if delivery is not None:
+            self._delivery = None
+            return delivery.encoded()
+        if not self._pending:
+            return None
+        encoded = quote_batch_response([t.framed for t in self._pending.values()])
+        self._pending.clear()
+        return encoded
 
 
 class _SymbolFeed:
@@ -136,6 +216,8 @@ class _SymbolFeed:
         self.ready = asyncio.Event()
         self.failed: BaseException | None = None
         self.last_sequence = 0
+        # The newest sequence handed to streams by a flush.
+        self.flushed_sequence = 0
         self.task: asyncio.Task[None] | None = None
 
 
@@ -155,6 +237,11 @@ class QuoteHub:
         self._renew_every = lease_seconds / 3
         self._feeds: dict[str, _SymbolFeed] = {}
         self._subscriptions: set[QuoteSubscription] = set()
+        # Streams by symbol set: one shared delivery per set per flush.
+        self._groups: dict[tuple[str, ...], set[QuoteSubscription]] = {}
+        # Ticks received since the last flush, newest per symbol.
+        self._dirty: dict[str, Tick] = {}
+        self._flush_scheduled = False
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -199,6 +286,8 @@ class QuoteHub:
             raise Unavailable(SHUTDOWN_MESSAGE, reason="SHUTTING_DOWN")
         sub = QuoteSubscription(symbols, heartbeat_seconds)
         self._subscriptions.add(sub)
+        group = self._groups.setdefault(sub.symbols, set())
+        group.add(sub)
         new: list[_SymbolFeed] = []
         try:
             for symbol in sub.symbols:
@@ -216,9 +305,13 @@ class QuoteHub:
                 tick = tick_from_payload(payload)
                 if tick.symbol == symbol:
                     sub.offer(tick)
+            self._sync(sub)
             yield sub
         finally:
             self._subscriptions.discard(sub)
+            group.discard(sub)
+            if not group and self._groups.get(sub.symbols) is group:
+                del self._groups[sub.symbols]
             for symbol in sub.symbols:
                 feed = self._feeds.get(symbol)
                 if feed is None:
@@ -252,8 +345,12 @@ class QuoteHub:
                     if tick.sequence <= feed.last_sequence:
                         continue
                     feed.last_sequence = tick.sequence
-                    for sub in feed.listeners:
-                        sub.offer(tick)
+                    # Ticks arriving within one loop turn (a feed ticks every symbol at
+                    # once) go out together: one message per stream, not one per tick.
+                    self._dirty[feed.symbol] = tick
+                    if not self._flush_scheduled:
+                        self._flush_scheduled = True
+                        asyncio.get_running_loop().call_soon(self._flush)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -262,6 +359,31 @@ class QuoteHub:
             feed.ready.set()
             for sub in list(feed.listeners):
                 sub.close()
+
+    def _sync(self, sub: QuoteSubscription) -> None:
+        if all(sub.seen(s) <= self._feeds[s].flushed_sequence for s in sub.symbols):
+            sub.synced = True
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, {}
+        for symbol, tick in dirty.items():
+            feed = self._feeds.get(symbol)
+            if feed is not None:
+                feed.flushed_sequence = tick.sequence
+        for symbols, group in self._groups.items():
+            ticks = tuple(dirty[s] for s in symbols if s in dirty)
+            if not ticks:
+                continue
+            delivery = _Delivery(ticks)
+            for sub in group:
+                if sub.synced:
+                    sub.deliver(delivery)
+                else:
+                    # Primed by a snapshot possibly newer than the feed: check each tick.
+                    for tick in ticks:
+                        sub.offer(tick)
+                    self._sync(sub)
 
     async def _announce(self, symbols: Sequence[str]) -> None:
         try:
