@@ -156,3 +156,47 @@ def test_analyze_chain_greeks_only_where_iv_found() -> None:
     ok = out.status == IVStatus.OK
     repriced = bsm_price(100.0, strike[ok], t[ok], 0.04, 0.0, out.implied_volatility[ok], call[ok])
     np.testing.assert_allclose(repriced, out.mark[ok], rtol=1e-10)
+
+
+def test_analyze_chain_greeks_are_bsm_greeks_bit_for_bit() -> None:
+    # The chain reuses the solver's terms for the Greeks; a client recomputing them with
+    # bsm_greeks from the returned IV must get the same numbers (theta of deep ITM options is
+    # a small difference of large terms, so anything but the same operations would show).
+    rng = np.random.default_rng(3)
+    n = 3000
+    s, r, q = 190.0, 0.045, 0.005
+    k = rng.uniform(60, 400, n)
+    t = rng.choice([1 / 365, 0.03, 0.25, 1.0, 2.5], n)
+    call = rng.random(n) < 0.5
+    price = np.round(bsm_price(s, k, t, r, q, rng.uniform(0.1, 1.2, n), call), 2)
+    out = analyze_chain(s, r, q, k, t, call, price - 0.01, price + 0.01, price)
+    ok = out.status == IVStatus.OK
+    assert ok.sum() > 0.5 * n
+    g = bsm_greeks(s, k[ok], t[ok], r, q, out.implied_volatility[ok], call[ok])
+    for name in ("delta", "gamma", "theta", "vega", "rho"):
+        np.testing.assert_array_equal(getattr(out.greeks, name)[ok], getattr(g, name))
+        assert np.isnan(getattr(out.greeks, name)[~ok]).all()
+    repriced = bsm_price(s, k[ok], t[ok], r, q, out.implied_volatility[ok], call[ok])
+    np.testing.assert_array_less(np.abs(repriced - out.mark[ok]) / out.mark[ok], 1e-10)
+    np.testing.assert_array_equal(
+        np.abs(repriced - out.mark[ok]) / out.mark[ok], out.relative_error[ok]
+    )
+
+
+def test_implied_volatility_far_wings_and_scalar_inputs() -> None:
+    # Beyond the start's table (|ln F/K| > 4) and at extreme volatilities the first step is
+    # not enough: the remaining steps (or Brent) must still reach the tolerance.
+    k = np.array([2.0, 5000.0, 100.0, 100.0, 100.0])
+    t = np.array([0.5, 2.0, 1 / 365, 3.0, 0.5])
+    v = np.array([3.0, 4.0, 0.02, 0.01, 9.0])
+    call = np.array([False, True, True, False, True])
+    price = bsm_price(100.0, k, t, 0.03, 0.0, v, call)
+    res = implied_volatility(price, 100.0, k, t, 0.03, 0.0, call)
+    assert (res.status == IVStatus.OK).all()
+    np.testing.assert_allclose(res.sigma, v, rtol=1e-6)
+    assert res.relative_error.max() < 1e-10
+    # Every input a scalar: one contract, and an expired scalar time applies to all.
+    one = implied_volatility(price[2], 100.0, 100.0, 1 / 365, 0.03, 0.0, True)
+    assert one.status == IVStatus.OK and abs(float(one.sigma) - 0.02) < 1e-9
+    expired = implied_volatility([1.0, 2.0], 100.0, [90.0, 110.0], 0.0, 0.03, 0.0, True)
+    assert expired.status.tolist() == [IVStatus.EXPIRED, IVStatus.EXPIRED]

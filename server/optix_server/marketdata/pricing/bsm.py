@@ -105,21 +105,47 @@ def bsm_greeks(
     df_r = np.exp(-r * tt)
     pdf_d1 = _npdf(d1)
     sign = np.where(call, 1.0, -1.0)
-    n_d1 = ndtr(sign * d1)
-    n_d2 = ndtr(sign * d2)
-    delta = sign * df_q * n_d1
-    gamma = df_q * pdf_d1 / (s * v * sqrt_t)
-    theta_year = (
-        -s * df_q * pdf_d1 * v / (2.0 * sqrt_t)
-        - sign * r * k * df_r * n_d2
-        + sign * q * s * df_q * n_d1
+    return greeks_from_terms(
+        s, k, tt, r, q, v, sign, sqrt_t, df_q, df_r, pdf_d1, ndtr(sign * d1), ndtr(sign * d2)
     )
-    vega = s * df_q * pdf_d1 * sqrt_t * POINT
-    rho = sign * k * tt * df_r * n_d2 * POINT
-    return GreeksArrays(
-        delta=delta,
-        gamma=gamma,
-        theta=theta_year / DAYS_PER_YEAR,
-        vega=vega,
-        rho=rho,
-    )
+
+
+def greeks_from_terms(
+    s: FloatArray,
+    k: FloatArray,
+    tt: FloatArray,
+    r: FloatArray,
+    q: FloatArray,
+    v: FloatArray,
+    sign: FloatArray,
+    sqrt_t: FloatArray,
+    df_q: FloatArray,
+    df_r: FloatArray,
+    pdf_d1: FloatArray,
+    n_d1: FloatArray,
+    n_d2: FloatArray,
+) -> GreeksArrays:
+    """The Greeks from already computed terms: sign +1 for calls and -1 for puts, sqrt(T),
+    e^{-qT}, e^{-rT}, n(d1), N(sign d1) and N(sign d2). Every caller gets the same operations
+    in the same order, so the same inputs give the same bits (theta of a deep in-the-money
+    option is a small difference of large terms, where the order shows)."""
+    delta = sign * df_q
+    delta *= n_d1
+    gamma = df_q * pdf_d1
+    gamma /= s * v * sqrt_t
+    theta_year = -s * df_q
+    theta_year *= pdf_d1
+    theta_year *= v
+    theta_year /= 2.0 * sqrt_t
+    theta_year -= sign * r * k * df_r * n_d2
+    theta_year += sign * q * s * df_q * n_d1
+    theta_year /= DAYS_PER_YEAR
+    vega = s * df_q
+    vega *= pdf_d1
+    vega *= sqrt_t
+    vega *= POINT
+    rho = sign * k * tt
+    rho *= df_r
+    rho *= n_d2
+    rho *= POINT
+    return GreeksArrays(delta=delta, gamma=gamma, theta=theta_year, vega=vega, rho=rho)
