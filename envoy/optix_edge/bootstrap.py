@@ -155,9 +155,7 @@ def _cluster(name: str, upstream: Upstream, health_service: str, settings: EdgeS
     )
 
 
-def _route(
-    match: RouteMatch, cluster: str, timeout: timedelta, *, check_frames: bool = True
-) -> Route:
+def _route(match: RouteMatch, cluster: str, timeout: timedelta) -> Route:
     """A gRPC route: `timeout` bounds the whole call and caps the client's grpc-timeout;
     a zero `timeout` (server streams) leaves the edge without any deadline of its own."""
     match.headers = [GRPC_CONTENT_TYPE]
@@ -223,11 +221,7 @@ def _routes(services: Sequence[RoutedService], settings: EdgeSettings) -> list[R
     routes.append(
         _route(RouteMatch(prefix="/grpc.health.v1."), DEFAULT_CLUSTER, settings.unary_timeout)
     )
-    routes.append(
-        _route(
-            RouteMatch(prefix="/grpc.reflection."), DEFAULT_CLUSTER, NO_DEADLINE, check_frames=False
-        )
-    )
+    routes.append(_route(RouteMatch(prefix="/grpc.reflection."), DEFAULT_CLUSTER, NO_DEADLINE))
     # Unknown services and methods: the server answers UNIMPLEMENTED in proper gRPC (and so
     # grpc-web) form, which an Envoy 404 is not for grpc-web callers.
     routes.append(_route(RouteMatch(prefix="/"), DEFAULT_CLUSTER, settings.unary_timeout))

@@ -27,6 +27,7 @@ class QuietHandler(SimpleHTTPRequestHandler):
     """Serves files without logging every request and without browser caching."""
 
     def end_headers(self) -> None:
+        """Add `Cache-Control: no-store` before the headers end."""
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 

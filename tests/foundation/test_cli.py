@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ def _run(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.Com
         ("postgresql+asyncpg://optix:s3cret@127.0.0.1:1/optix", "cannot reach the database"),
         ("mysql://root@127.0.0.1/optix", "driver must be"),
         ("not a url at all", "not a valid URL"),
+        # Malformed (no "://") but carrying a password: the message must not echo it.
+        ("postgresql+asyncpg//optix:s3cret@127.0.0.1/optix", "not a valid URL"),
     ],
 )
 def test_broken_database_url_exits_nonzero_with_one_line(
@@ -49,3 +52,14 @@ def test_bad_number_in_env_is_refused(tmp_path: Path) -> None:
     result = _run(["serve"], {"OPTIX_PORT": "eighty"}, tmp_path)
     assert result.returncode != 0
     assert "OPTIX_PORT must be an integer" in result.stderr
+
+
+def test_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run(["serve", "--port", str(port)], {}, tmp_path)
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -296,6 +296,20 @@ async def test_price_history(md: MarketDataHarness) -> None:
         ),
     )
     assert violated_fields(error) == {"end_time"}
+    # Outside Timestamp's range (year 1..9999): a client mistake, not INTERNAL.
+    error = await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        md.stub.GetPriceHistory(
+            pb.GetPriceHistoryRequest(
+                symbol="AAPL",
+                interval=price_history_pb2.BAR_INTERVAL_ONE_MINUTE,
+                start_time=Timestamp(seconds=10**15),
+                end_time=Timestamp(seconds=-(10**15)),
+            ),
+            metadata=md.metadata,
+        ),
+    )
+    assert violated_fields(error) == {"start_time", "end_time"}
 
 
 async def test_stream_quotes_batches_and_sequences(md: MarketDataHarness) -> None:
@@ -335,6 +349,11 @@ async def test_stream_validation(md: MarketDataHarness) -> None:
         (pb.StreamQuotesRequest(symbols=["OK", "NOT OK!"]), "symbols[1]"),
         (
             pb.StreamQuotesRequest(symbols=["AAPL"], heartbeat_interval=Duration(nanos=5)),
+            "heartbeat_interval",
+        ),
+        (
+            # Beyond timedelta's range: a client mistake, not INTERNAL.
+            pb.StreamQuotesRequest(symbols=["AAPL"], heartbeat_interval=Duration(seconds=10**15)),
             "heartbeat_interval",
         ),
     ):

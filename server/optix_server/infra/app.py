@@ -88,6 +88,8 @@ class OptixServer:
             options=[
                 ("grpc.max_receive_message_length", max_bytes),
                 ("grpc.max_send_message_length", max_bytes),
+                # Without this a second server on a taken port would silently share it.
+                ("grpc.so_reuseport", 0),
                 # Keepalive pings let the server notice phones that vanished mid-stream.
                 ("grpc.keepalive_time_ms", 30_000),
                 ("grpc.keepalive_timeout_ms", 10_000),
@@ -96,6 +98,7 @@ class OptixServer:
             ],
         )
         self.port = 0
+        self._stopping = False
         self._stopped = asyncio.Event()
 
     @property
@@ -111,9 +114,13 @@ class OptixServer:
         reflection.enable_server_reflection(
             [*self.service_names, HEALTH_SERVICE, reflection.SERVICE_NAME], self.server
         )
-        self.port = self.server.add_insecure_port(self.deps.settings.listen_address)
+        address = self.deps.settings.listen_address
+        try:
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError:  # grpc's way of saying the bind failed
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot bind {self.deps.settings.listen_address}")
+            raise OSError(f"cannot listen on {address}: address in use or not available")
         await self.server.start()
         for module in self.modules:
             if module.on_start is not None:
@@ -129,19 +136,22 @@ class OptixServer:
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
-        """Graceful stop: health NOT_SERVING, streams end UNAVAILABLE, drain within `grace` s."""
-        if self._stopped.is_set():
+        """Graceful stop: health NOT_SERVING, streams end UNAVAILABLE, drain within `grace` s,
+        then stop each module's background work (after the calls that may still use it)."""
+        if self._stopping:
+            await self._stopped.wait()
             return
+        self._stopping = True
         grace = self.deps.settings.shutdown_grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
         self.deps.lifecycle.begin_shutdown()
+        await self.server.stop(grace)
         for module in reversed(self.modules):
             if module.on_stop is not None:
                 try:
                     await module.on_stop()
                 except Exception:
                     log.exception("on_stop failed", service=module.name)
-        await self.server.stop(grace)
         self._stopped.set()
         log.info("stopped")
 
@@ -153,12 +163,12 @@ class OptixServer:
 async def serve(settings: Settings, modules: Sequence[ServiceModule], deps: Dependencies) -> None:
     """Serve until SIGINT/SIGTERM, then stop gracefully and release resources."""
     server = OptixServer(deps, modules)
-    await server.start()
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_requested.set)
     try:
+        await server.start()
         await stop_requested.wait()
         log.info("shutdown requested")
     finally:

@@ -53,12 +53,8 @@ class InMemoryCache:
 
     def _make_room(self) -> None:
         # Bounded so a flood of distinct keys (e.g. failed logins for random emails) cannot grow
-        # memory without limit: drop expired entries first, then the oldest inserted.
-        if len(self._data) < self._max_entries:
-            return
-        now = self._clock()
-        for key in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
-            del self._data[key]
+        # memory without limit: the oldest inserted entry goes first, in O(1) (no scan, so a
+        # flood cannot make every write expensive either). Expired entries also go on read.
         while len(self._data) >= self._max_entries:
             del self._data[next(iter(self._data))]
 

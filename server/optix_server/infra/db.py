@@ -33,7 +33,10 @@ def _check_url(url: str) -> None:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise DatabaseConfigError(f"OPTIX_DATABASE_URL is not a valid URL: {url!r}") from None
+        # Not echoed: a malformed URL may still carry a password.
+        raise DatabaseConfigError(
+            "OPTIX_DATABASE_URL is not a valid URL (expected driver://user:pass@host/db)"
+        ) from None
     if parsed.drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
         raise DatabaseConfigError(
             f"OPTIX_DATABASE_URL driver must be sqlite+aiosqlite or postgresql+asyncpg, "

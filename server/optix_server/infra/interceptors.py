@@ -120,8 +120,15 @@ def _wrap_stream(method: str, behaviour: Callable[..., Any]) -> Callable[..., An
             if inspect.isawaitable(result):
                 result = await result
             if result is not None:
-                async for item in result:
-                    yield item
+                try:
+                    async for item in result:
+                        yield item
+                finally:
+                    # Close the inner generator now (client gone, error) so its cleanup, such
+                    # as leaving a quote feed, runs at once rather than at garbage collection.
+                    close = getattr(result, "aclose", None)
+                    if close is not None:
+                        await close()
         except grpc.aio.AbortError:
             raise
         except Exception as exc:

@@ -15,6 +15,7 @@ import numpy as np
 from optix_server.common.occ import OptionRight
 from optix_server.infra.cache import Cache
 from optix_server.infra.errors import NotFound, Unavailable, ViolationCollector
+from optix_server.infra.logging import get_logger
 from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.convert import decode_quote, encode_quote
 from optix_server.marketdata.models import (
@@ -56,6 +57,8 @@ MAX_HISTORY_BARS = 10_000
 THREAD_THRESHOLD = 200
 MIN_HEARTBEAT, MAX_HEARTBEAT, DEFAULT_HEARTBEAT = 1.0, 60.0, 15.0
 
+log = get_logger(__name__)
+
 
 def quote_cache_key(symbol: str) -> str:
     """Where a symbol's latest quote lives in the cache."""
@@ -83,8 +86,10 @@ class MarketDataService:
         except UnknownSymbolError as exc:
             raise NotFound(str(exc) or f"{what} not found", resource_type="symbol") from exc
         except ProviderError as exc:
+            # The provider's own text (URLs, upstream errors) is for operators, not clients.
+            log.warning("market data provider failed", operation=what, error=str(exc))
             raise Unavailable(
-                f"market data source unavailable: {exc}", reason="MARKET_DATA_UNAVAILABLE"
+                "market data source unavailable; retry shortly", reason="MARKET_DATA_UNAVAILABLE"
             ) from exc
 
     async def _fetch(self, symbols: Sequence[str], *, store: bool = True) -> dict[str, Quote]:
@@ -249,14 +254,17 @@ class MarketDataService:
         interval: BarInterval | None,
         start: datetime | None,
         end: datetime | None,
+        invalid_times: Sequence[tuple[str, str]] = (),
     ) -> PriceHistory:
         """OHLCV bars starting in [start, end); end defaults to (and is capped at) now."""
         errors = ViolationCollector()
+        for field, why in invalid_times:
+            errors.add(field, why)
         ticker = ticker_field(errors, "symbol", symbol)
         now = self._now()
         if interval is None:
             errors.add("interval", "a bar interval is required")
-        if start is None:
+        if start is None and not any(field == "start_time" for field, _ in invalid_times):
             errors.add("start_time", "is required")
         end = min(end, now) if end is not None else now
         if start is not None and start >= end:

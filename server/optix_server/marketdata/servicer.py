@@ -26,7 +26,11 @@ from optix_server.marketdata.convert import (
 )
 from optix_server.marketdata.service import MarketDataService
 from optix_server.marketdata.streaming import QuoteHub
-from optix_server.marketdata.validation import optional_date
+from optix_server.marketdata.validation import (
+    duration_seconds,
+    optional_date,
+    optional_timestamp,
+)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 LARGE_CHAIN = 200
@@ -91,10 +95,16 @@ class MarketDataServicer:
         self, request: pb.GetPriceHistoryRequest, context: Context
     ) -> pb.GetPriceHistoryResponse:
         """OHLCV bars."""
-        start = request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None
-        end = request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None
+        times = ViolationCollector()
+        has_start, has_end = request.HasField("start_time"), request.HasField("end_time")
+        start = optional_timestamp(times, "start_time", request.start_time, has_start)
+        end = optional_timestamp(times, "end_time", request.end_time, has_end)
         history = await self._service.get_price_history(
-            request.symbol, interval_from_proto(request.interval), start, end
+            request.symbol,
+            interval_from_proto(request.interval),
+            start,
+            end,
+            invalid_times=[(v.field, v.description) for v in times.violations],
         )
         return pb.GetPriceHistoryResponse(
             symbol=history.symbol,
@@ -109,7 +119,7 @@ class MarketDataServicer:
     ) -> AsyncIterator[bytes | pb.StreamQuotesResponse]:
         """Batches of the newest quotes, heartbeats when idle, UNAVAILABLE on shutdown."""
         heartbeat = (
-            request.heartbeat_interval.ToTimedelta().total_seconds()
+            duration_seconds(request.heartbeat_interval)
             if request.HasField("heartbeat_interval")
             else None
         )
