@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from optix_server.infra.auth.service_identity import ServiceTokenSource
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.cache import InMemoryCache, RedisCache
 from optix_server.infra.errors import ResourceExhausted, Unauthenticated
-from optix_server.infra.ratelimit import FailureLimiter, Limit
+from optix_server.infra.ratelimit import ClaimRequest, FailureLimiter, Limit
 from optix_server.user.peer import client_address
 from tests.user.harness import ManualClock
 
@@ -160,21 +161,37 @@ def test_client_address(
 
 async def _exercise_limiter(limiter: FailureLimiter, clock: ManualClock) -> None:
     limit = Limit("t", 3, timedelta(minutes=15))
+    victim = [ClaimRequest(limit, "victim")]
     for _ in range(3):
-        await limiter.check(limit, "victim")
-        await limiter.record_failure(limit, "victim")
+        await limiter.claim(victim)  # three failed attempts keep their claims
     with pytest.raises(ResourceExhausted) as caught:
-        await limiter.check(limit, "victim")
+        await limiter.claim(victim)
     retry_after = caught.value.retry_after
     assert retry_after is not None and timedelta(0) < retry_after <= timedelta(minutes=15)
-    await limiter.check(limit, "someone else")
+    await limiter.release(await limiter.claim([ClaimRequest(limit, "someone else")]))
     clock.advance(retry_after)
-    await limiter.check(limit, "victim")
+    await limiter.claim(victim)
+
+
+async def _exercise_burst(limiter: FailureLimiter) -> None:
+    # 20 guesses at once: counting before checking lets exactly the limit through, however
+    # the attempts interleave.
+    limit = Limit("burst", 5, timedelta(minutes=15))
+    results = await asyncio.gather(
+        *(limiter.claim([ClaimRequest(limit, "victim")]) for _ in range(20)),
+        return_exceptions=True,
+    )
+    assert sum(1 for r in results if isinstance(r, ResourceExhausted)) == 15
+    # A success gives its attempt back.
+    released = next(r for r in results if not isinstance(r, BaseException))
+    await limiter.release(released)
+    await limiter.claim([ClaimRequest(limit, "victim")])
 
 
 async def test_limiter_in_process() -> None:
     clock = ManualClock()
     await _exercise_limiter(FailureLimiter(InMemoryCache(), clock), clock)
+    await _exercise_burst(FailureLimiter(InMemoryCache(), clock))
 
 
 async def test_limiter_on_redis(redis_ns: tuple[str, str]) -> None:
@@ -184,5 +201,6 @@ async def test_limiter_on_redis(redis_ns: tuple[str, str]) -> None:
     cache = RedisCache(Redis.from_url(redis_ns[0]), redis_ns[1])
     try:
         await _exercise_limiter(FailureLimiter(cache, clock), clock)
+        await _exercise_burst(FailureLimiter(cache, clock))
     finally:
         await cache.close()

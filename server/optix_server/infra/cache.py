@@ -28,8 +28,9 @@ class Cache(Protocol):
         """Remove `key` if present."""
         ...
 
-    async def incr(self, key: str, ttl_seconds: float) -> int:
-        """Atomically add 1 to a counter; the first increment starts its TTL. Returns the count."""
+    async def incr(self, key: str, ttl_seconds: float, amount: int = 1) -> int:
+        """Atomically add `amount` (default 1, may be negative) to a counter; the first change
+        starts its TTL. Returns the new count."""
         ...
 
     async def ttl(self, key: str) -> float | None:
@@ -88,14 +89,14 @@ class InMemoryCache:
         """Remove `key` if present."""
         self._data.pop(key, None)
 
-    async def incr(self, key: str, ttl_seconds: float) -> int:
-        """Atomically add 1 to a counter; the first increment starts its TTL."""
+    async def incr(self, key: str, ttl_seconds: float, amount: int = 1) -> int:
+        """Atomically add `amount` to a counter; the first change starts its TTL."""
         item = self._live(key)
         if item is None:
             self._make_room()
-            self._data[key] = (b"1", self._clock() + ttl_seconds)
-            return 1
-        count = int(item[0]) + 1
+            self._data[key] = (str(amount).encode(), self._clock() + ttl_seconds)
+            return amount
+        count = int(item[0]) + amount
         self._data[key] = (str(count).encode(), item[1])
         return count
 
@@ -137,11 +138,11 @@ class RedisCache:
         """Remove `key` if present."""
         await self._redis.delete(self._prefix + key)
 
-    async def incr(self, key: str, ttl_seconds: float) -> int:
-        """Atomically add 1 to a counter; the first increment starts its TTL."""
+    async def incr(self, key: str, ttl_seconds: float, amount: int = 1) -> int:
+        """Atomically add `amount` to a counter; the first change starts its TTL."""
         full = self._prefix + key
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(full)
+            pipe.incrby(full, amount)
             # NX: only the first increment sets the expiry, so the window is fixed, not sliding.
             pipe.pexpire(full, max(1, int(ttl_seconds * 1000)), nx=True)
             count, _ = await pipe.execute()

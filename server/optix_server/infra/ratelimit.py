@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
@@ -19,8 +20,8 @@ class CounterStore(Protocol):
         """The counter's value, None when absent or expired."""
         ...
 
-    async def incr(self, key: str, ttl_seconds: float) -> int:
-        """Add one (the first increment starts the TTL) and return the count."""
+    async def incr(self, key: str, ttl_seconds: float, amount: int = 1) -> int:
+        """Add `amount` (the first change starts the TTL) and return the count."""
         ...
 
     async def delete(self, key: str) -> None:
@@ -37,8 +38,24 @@ class Limit:
     window: timedelta
 
 
+@dataclass
+class Claim:
+    """Counters an attempt has already been counted in (keys of their windows, with TTLs)."""
+
+    counted: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """One counter an attempt counts against; `enforce=False` counts without refusing."""
+
+    limit: Limit
+    subject: str
+    enforce: bool = True
+
+
 class FailureLimiter:
-    """Counts failures per subject in fixed windows; refuses further attempts until the window ends.
+    """Counts attempts per subject in fixed windows; refuses further ones until the window ends.
 
     A window always ends, so an attacker can delay a victim for at most one window at a time,
     never lock the account for good.
@@ -57,22 +74,31 @@ class FailureLimiter:
         remaining = timedelta(seconds=(index + 1) * size - now)
         return f"rl:{limit.name}:{digest}:{index}", remaining
 
-    async def check(self, limit: Limit, subject: str) -> None:
-        """Raise ResourceExhausted (with retry_after) when `subject` used up `limit`."""
-        key, remaining = self._window(limit, subject)
-        raw = await self._store.get(key)
-        if raw is not None and int(raw) >= limit.max_failures:
-            raise ResourceExhausted(
-                "too many failed attempts; try again later",
-                retry_after=timedelta(seconds=math.ceil(remaining.total_seconds())),
-                reason="TOO_MANY_ATTEMPTS",
-            )
+    async def claim(self, requests: Sequence[ClaimRequest]) -> Claim:
+        """Count an attempt BEFORE it runs, as if it failed, and refuse when that goes past a
+        limit. Counting first is what stops a burst of concurrent guesses from all passing a
+        check made before any of them is recorded. Release the claim if the attempt succeeds."""
+        claim = Claim()
+        for request in requests:
+            key, remaining = self._window(request.limit, request.subject)
+            ttl = remaining.total_seconds() + 1
+            count = await self._store.incr(key, ttl)
+            claim.counted.append((key, ttl))
+            if request.enforce and count > request.limit.max_failures:
+                # A refused attempt was never made: take it back out of every counter.
+                await self.release(claim)
+                raise ResourceExhausted(
+                    "too many failed attempts; try again later",
+                    retry_after=timedelta(seconds=math.ceil(remaining.total_seconds())),
+                    reason="TOO_MANY_ATTEMPTS",
+                )
+        return claim
 
-    async def record_failure(self, limit: Limit, subject: str) -> None:
-        """Count one failure of `subject` against `limit`."""
-        key, remaining = self._window(limit, subject)
-        # The window index is in the key, so the TTL only has to outlive the window (cleanup).
-        await self._store.incr(key, remaining.total_seconds() + 1)
+    async def release(self, claim: Claim) -> None:
+        """The attempt succeeded (or never ran): take it back out of the counters it claimed."""
+        for key, ttl in claim.counted:
+            await self._store.incr(key, ttl, amount=-1)
+        claim.counted.clear()
 
     async def clear(self, limit: Limit, subject: str) -> None:
         """Forget `subject`'s failures in the current window (after a success)."""

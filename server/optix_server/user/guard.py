@@ -6,7 +6,7 @@ import hashlib
 from datetime import timedelta
 from typing import Protocol
 
-from optix_server.infra.ratelimit import FailureLimiter, Limit
+from optix_server.infra.ratelimit import Claim, ClaimRequest, FailureLimiter, Limit
 from optix_server.user.config import UserSettings
 
 
@@ -78,44 +78,45 @@ class AttemptGuard:
             "register-address", settings.registrations_per_address, window
         )
 
-    async def check_login(self, account: str, address: str) -> None:
-        """Refuse (ResourceExhausted) when this account or address failed too often."""
-        await self._limiter.check(self._login_pair, f"{account}|{address}")
-        await self._limiter.check(self._login_address, address)
-        if not await self._known.contains(account, address):
-            await self._limiter.check(self._login_account, account)
+    async def check_login(self, account: str, address: str) -> Claim:
+        """Count this sign-in attempt as a failure up front; refuse (ResourceExhausted) when the
+        account or address failed too often. A failed attempt simply keeps its claim."""
+        known = await self._known.contains(account, address)
+        return await self._limiter.claim(
+            [
+                ClaimRequest(self._login_pair, f"{account}|{address}"),
+                ClaimRequest(self._login_address, address),
+                # Counted always; enforced only for addresses the owner has not used.
+                ClaimRequest(self._login_account, account, enforce=not known),
+            ]
+        )
 
-    async def login_failed(self, account: str, address: str) -> None:
-        """Count a failed sign-in."""
-        await self._limiter.record_failure(self._login_pair, f"{account}|{address}")
-        await self._limiter.record_failure(self._login_account, account)
-        await self._limiter.record_failure(self._login_address, address)
-
-    async def login_succeeded(self, account: str, address: str) -> None:
-        """The right password from this address: forget its failures on this account."""
+    async def login_succeeded(self, claim: Claim, account: str, address: str) -> None:
+        """The right password from this address: the attempt was no failure, and this pair's
+        earlier failures are forgotten."""
+        await self._limiter.release(claim)
         await self._limiter.clear(self._login_pair, f"{account}|{address}")
 
     async def signed_in(self, account: str, address: str) -> None:
         """Every factor passed: `address` is now a known place of `account`."""
         await self._known.add(account, address)
 
-    async def check_mfa(self, user_id: str, account: str, address: str) -> None:
-        """Refuse when this account or address sent too many wrong second factors."""
-        await self._limiter.check(self._mfa_pair, f"{user_id}|{address}")
-        await self._limiter.check(self._mfa_address, address)
-        if not await self._known.contains(account, address):
-            await self._limiter.check(self._mfa_account, user_id)
+    async def check_mfa(self, user_id: str, account: str, address: str) -> Claim:
+        """Count this second-factor attempt up front; refuse when this account or address sent
+        too many wrong codes. A wrong code simply keeps its claim."""
+        known = await self._known.contains(account, address)
+        return await self._limiter.claim(
+            [
+                ClaimRequest(self._mfa_pair, f"{user_id}|{address}"),
+                ClaimRequest(self._mfa_address, address),
+                ClaimRequest(self._mfa_account, user_id, enforce=not known),
+            ]
+        )
 
-    async def mfa_failed(self, user_id: str, address: str) -> None:
-        """Count a wrong TOTP or recovery code."""
-        await self._limiter.record_failure(self._mfa_pair, f"{user_id}|{address}")
-        await self._limiter.record_failure(self._mfa_account, user_id)
-        await self._limiter.record_failure(self._mfa_address, address)
+    async def mfa_succeeded(self, claim: Claim) -> None:
+        """A right code: the attempt was no failure."""
+        await self._limiter.release(claim)
 
-    async def check_register(self, address: str) -> None:
-        """Refuse when this address created too many accounts lately."""
-        await self._limiter.check(self._register_address, address)
-
-    async def registered(self, address: str) -> None:
-        """Count a registration attempt from `address`."""
-        await self._limiter.record_failure(self._register_address, address)
+    async def claim_register(self, address: str) -> None:
+        """Count a registration attempt from `address`; refuse when it made too many lately."""
+        await self._limiter.claim([ClaimRequest(self._register_address, address)])

@@ -119,8 +119,7 @@ class UserService:
         v.check_time_zone(time_zone, "time_zone", self._zones, errors)
         errors.raise_if_any()
         assert normalised is not None
-        await self._guard.check_register(address)
-        await self._guard.registered(address)
+        await self._guard.claim_register(address)
         password_hash = await self._hasher.hash(password)
         now = self._clock.now()
         row = UserRow(
@@ -153,14 +152,13 @@ class UserService:
         normalised = v.normalise_email(email)
         account = normalised[1] if normalised else email.strip().casefold()
         # Limits before bcrypt: a locked-out guesser costs no hashing work.
-        await self._guard.check_login(account, address)
+        attempt = await self._guard.check_login(account, address)
         user = await self._repo.find_by_email_key(account) if normalised else None
         # Unknown accounts are checked against a dummy hash: same error, about the same time.
         valid = await self._hasher.verify(password, user.password_hash if user else None)
         if user is None or not valid:
-            await self._guard.login_failed(account, address)
-            raise _bad_credentials()
-        await self._guard.login_succeeded(account, address)
+            raise _bad_credentials()  # the attempt stays counted as a failure
+        await self._guard.login_succeeded(attempt, account, address)
         if self._hasher.needs_rehash(user.password_hash):
             await self._upgrade_hash(user.id, password)
         if user.mfa_enabled:
@@ -197,11 +195,11 @@ class UserService:
         user = await self._repo.get_user(challenge.user_id)
         if user is None or not user.mfa_enabled:
             raise _bad_challenge()
-        await self._guard.check_mfa(user.id, user.email_key, address)
+        attempt = await self._guard.check_mfa(user.id, user.email_key, address)
         if not await self._second_factor_ok(user, factor):
-            await self._guard.mfa_failed(user.id, address)
             await self._repo.fail_challenge(challenge.id, self._attempts_per_challenge, now)
             raise Unauthenticated("invalid MFA code", reason="INVALID_MFA_CODE")
+        await self._guard.mfa_succeeded(attempt)
         if not await self._repo.consume_challenge(challenge.id, now):
             raise _bad_challenge()
         await self._guard.signed_in(user.email_key, address)
@@ -339,13 +337,13 @@ class UserService:
         pending = self._mfa.unseal(sealed, user_id)
         if sealed is None or pending is None:
             raise FailedPrecondition("call SetupMfa first", reason="MFA_NOT_SET_UP")
-        await self._guard.check_mfa(user_id, user.email_key, address)
+        attempt = await self._guard.check_mfa(user_id, user.email_key, address)
         step = self._mfa.matching_step(pending, totp_code)
         if step is None:
-            await self._guard.mfa_failed(user_id, address)
             raise InvalidArgument(
                 "the code does not match", [FieldViolation("totp_code", "is not a current code")]
             )
+        await self._guard.mfa_succeeded(attempt)
         codes = self._mfa.new_recovery_codes()
         hashes = [self._mfa.hash_recovery_code(code) for code in codes]
         if not await self._repo.enable_mfa(user_id, sealed, step, hashes, self._clock.now()):
@@ -363,10 +361,10 @@ class UserService:
         user = await self._user(user_id)
         if not user.mfa_enabled:
             raise FailedPrecondition("MFA is not enabled", reason="MFA_NOT_ENABLED")
-        await self._guard.check_mfa(user_id, user.email_key, address)
+        attempt = await self._guard.check_mfa(user_id, user.email_key, address)
         if not await self._second_factor_ok(user, factor):
-            await self._guard.mfa_failed(user_id, address)
             raise PermissionDenied("invalid MFA code", reason="INVALID_MFA_CODE")
+        await self._guard.mfa_succeeded(attempt)
         await self._repo.disable_mfa(user_id, self._clock.now())
 
     # --- helpers ----------------------------------------------------------------------------
@@ -410,8 +408,7 @@ class UserService:
 
     async def _confirm_password(self, user: UserRow, password: str, address: str) -> None:
         # Re-authentication is a password guess like any other: same limits as Login.
-        await self._guard.check_login(user.email_key, address)
+        attempt = await self._guard.check_login(user.email_key, address)
         if not await self._hasher.verify(password, user.password_hash):
-            await self._guard.login_failed(user.email_key, address)
             raise PermissionDenied("the current password is not correct", reason="WRONG_PASSWORD")
-        await self._guard.login_succeeded(user.email_key, address)
+        await self._guard.login_succeeded(attempt, user.email_key, address)
