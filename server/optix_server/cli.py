@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from optix_server.infra.app import build_dependencies, close_dependencies, serve
@@ -49,10 +50,22 @@ async def _check_database(database: Database) -> None:
         ) from None
 
 
+async def _check_redis(url: str) -> None:
+    client = Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        await client.ping()
+    except Exception as exc:
+        raise StartupError(f"cannot reach Redis at {_safe_url(url)}: {_describe(exc)}") from None
+    finally:
+        await client.aclose()
+
+
 async def _serve(settings: Settings) -> None:
     deps = build_dependencies(settings)
     try:
         await _check_database(deps.database)
+        if settings.redis_url:
+            await _check_redis(settings.redis_url)
         if deps.database.is_sqlite:
             # The embedded default must just work on a fresh clone.
             await migrate(deps.database)

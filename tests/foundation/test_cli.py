@@ -63,3 +63,14 @@ def test_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unreachable_redis_exits_nonzero_with_one_line(tmp_path: Path) -> None:
+    result = _run(
+        ["serve", "--port", "0"], {"OPTIX_REDIS_URL": "redis://:pw@127.0.0.1:1/0"}, tmp_path
+    )
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "cannot reach Redis at" in lines[-1], result.stderr
+    assert "Traceback" not in result.stderr
+    assert ":pw@" not in result.stderr

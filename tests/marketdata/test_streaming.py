@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -185,3 +186,35 @@ async def test_end_to_end_with_feed_owner_and_simulated_provider() -> None:
     finally:
         await hub.stop()
         await publisher.stop()
+
+
+class EndingPubSub(CountingPubSub):
+    """A pub/sub whose quote subscriptions deliver `first`, then end once `end` is set."""
+
+    def __init__(self, first: bytes) -> None:
+        super().__init__()
+        self.first = first
+        self.end = asyncio.Event()
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        @contextlib.asynccontextmanager
+        async def ending() -> AsyncIterator[AsyncIterator[bytes]]:
+            async def messages() -> AsyncIterator[bytes]:
+                yield self.first
+                await self.end.wait()
+
+            yield messages()
+
+        return ending()
+
+
+async def test_an_interrupted_feed_ends_its_streams_with_a_reconnect_hint() -> None:
+    pubsub = EndingPubSub(encode_quote(quote("AAPL", 1)))
+    hub = QuoteHub(pubsub, no_snapshot, asyncio.Event())
+    async with hub.subscribe(["AAPL"]) as sub:
+        assert [t.sequence for t in await asyncio.wait_for(sub.next_batch(), 10)] == [1]
+        pubsub.end.set()
+        with pytest.raises(Unavailable) as ended:
+            await asyncio.wait_for(sub.next_batch(), 10)
+    assert ended.value.reason == "FEED_INTERRUPTED"
+    assert "reconnect" in ended.value.message

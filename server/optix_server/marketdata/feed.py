@@ -72,10 +72,18 @@ class FeedPublisher:
             self.symbols.add(symbol)
 
     async def _listen_demand(self) -> None:
-        async with self._pubsub.subscribe(DEMAND_CHANNEL) as messages:
-            self._listening.set()
-            async for payload in messages:
-                self.demand([s for s in payload.decode().split("\n") if s])
+        # Resubscribes after a failure: without demand the feed would starve for good.
+        while True:
+            try:
+                async with self._pubsub.subscribe(DEMAND_CHANNEL) as messages:
+                    self._listening.set()
+                    async for payload in messages:
+                        self.demand([s for s in payload.decode().split("\n") if s])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("demand subscription failed; resubscribing", error=str(exc))
+            await asyncio.sleep(RESTART_DELAY)
 
     async def _expire_leases(self) -> None:
         while True:

@@ -73,6 +73,8 @@ class QuoteSubscription:
 
     __slots__ = (
         "_armed",
+        "_close_message",
+        "_close_reason",
         "_closed",
         "_delivery",
         "_pending",
@@ -100,6 +102,8 @@ class QuoteSubscription:
         self._ready = asyncio.Event()
         self._armed = False
         self._closed = False
+        self._close_message = SHUTDOWN_MESSAGE
+        self._close_reason = "SHUTTING_DOWN"
         self.heartbeat_due = False
         self.last_sent = time.monotonic()
         self.conflated = 0
@@ -159,9 +163,11 @@ class QuoteSubscription:
         self.heartbeat_due = True
         self._ready.set()
 
-    def close(self) -> None:
-        """End the stream: the next next_batch raises Unavailable."""
+    def close(self, message: str = SHUTDOWN_MESSAGE, reason: str = "SHUTTING_DOWN") -> None:
+        """End the stream: the next next_batch raises Unavailable with `message`."""
         self._closed = True
+        self._close_message = message
+        self._close_reason = reason
         self._ready.set()
 
     async def _wait(self) -> None:
@@ -177,7 +183,7 @@ class QuoteSubscription:
             self._armed = False
             await self._ready.wait()
         if self._closed:
-            raise Unavailable(SHUTDOWN_MESSAGE, reason="SHUTTING_DOWN")
+            raise Unavailable(self._close_message, reason=self._close_reason)
         self.heartbeat_due = False
         self.last_sent = time.monotonic()
 
@@ -351,14 +357,19 @@ class QuoteHub:
                     if not self._flush_scheduled:
                         self._flush_scheduled = True
                         asyncio.get_running_loop().call_soon(self._flush)
+            raise ConnectionError("the subscription ended")
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("quote feed subscription failed", symbol=feed.symbol, error=str(exc))
             feed.failed = exc
             feed.ready.set()
+            # Not a shutdown: tell clients the feed broke, and that reconnecting resumes it.
             for sub in list(feed.listeners):
-                sub.close()
+                sub.close(
+                    f"the quote feed for {feed.symbol} was interrupted; reconnect to resume",
+                    reason="FEED_INTERRUPTED",
+                )
 
     def _sync(self, sub: QuoteSubscription) -> None:
         if all(sub.seen(s) <= self._feeds[s].flushed_sequence for s in sub.symbols):
