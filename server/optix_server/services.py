@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 from optix_server.infra.module import Dependencies, ServiceModule
 
@@ -11,13 +12,15 @@ ModuleFactory = Callable[[Dependencies], ServiceModule]
 
 # Each slice exposes `create_module(deps)` in its wiring module; imported lazily so a process
 # only loads the slices it hosts.
-SLICES: dict[str, str] = {
-    "user": "optix_server.user.wiring",
-    "marketdata": "optix_server.marketdata.wiring",
-    "watchlist": "optix_server.watchlist.wiring",
-    "brokerage": "optix_server.brokerage.wiring",
-    "alert": "optix_server.alert.wiring",
-}
+SLICES: Mapping[str, str] = MappingProxyType(
+    {
+        "user": "optix_server.user.wiring",
+        "marketdata": "optix_server.marketdata.wiring",
+        "watchlist": "optix_server.watchlist.wiring",
+        "brokerage": "optix_server.brokerage.wiring",
+        "alert": "optix_server.alert.wiring",
+    }
+)
 
 
 def factory_for(name: str) -> ModuleFactory:

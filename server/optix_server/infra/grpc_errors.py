@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -11,18 +14,20 @@ from optix_server.infra import errors
 
 ERROR_DOMAIN = "optix.dev"
 
-_CODES: dict[type[errors.OptixError], grpc.StatusCode] = {
-    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.NotFound: grpc.StatusCode.NOT_FOUND,
-    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.Aborted: grpc.StatusCode.ABORTED,
-    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
-    errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
-}
+_CODES: Mapping[type[errors.OptixError], grpc.StatusCode] = MappingProxyType(
+    {
+        errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+        errors.NotFound: grpc.StatusCode.NOT_FOUND,
+        errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+        errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+        errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+        errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+        errors.Aborted: grpc.StatusCode.ABORTED,
+        errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+        errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+        errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
+    }
+)
 
 
 def status_code_for(error: errors.OptixError) -> grpc.StatusCode:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import jwt
@@ -20,8 +22,10 @@ ALGORITHM = "EdDSA"
 # Explicit typing (RFC 8725 3.11) so a token of one kind can never pass as another.
 ACCESS_TOKEN_TYPE = "at+jwt"
 SERVICE_TOKEN_TYPE = "optix-service+jwt"
-_TYPES = {ACCESS_TOKEN_TYPE: PrincipalKind.USER, SERVICE_TOKEN_TYPE: PrincipalKind.SERVICE}
-_REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti"]
+_TYPES: Mapping[str, PrincipalKind] = MappingProxyType(
+    {ACCESS_TOKEN_TYPE: PrincipalKind.USER, SERVICE_TOKEN_TYPE: PrincipalKind.SERVICE}
+)
+_REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti")
 _SERVICE_PREFIX = "service:"
 
 
@@ -130,7 +134,7 @@ class TokenAuthority:
                 issuer=self._settings.issuer,
                 # Time checks are done below against the injectable clock.
                 options={
-                    "require": _REQUIRED_CLAIMS,
+                    "require": list(_REQUIRED_CLAIMS),
                     "verify_exp": False,
                     "verify_iat": False,
                     "verify_nbf": False,
