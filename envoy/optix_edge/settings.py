@@ -6,11 +6,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from optix_server.infra.env import env_float, env_int, env_str
+from optix_server.infra.settings import ALL_SERVICES
+
 # The five services, by the short name used in their proto package optix.<name>.v1.
-SERVICE_NAMES: tuple[str, ...] = ("user", "marketdata", "watchlist", "brokerage", "alert")
+SERVICE_NAMES: tuple[str, ...] = ALL_SERVICES
 DEFAULT_UPSTREAM = "127.0.0.1:50051"
 # Browsers on a developer's machine (the demo page) may call the edge from any local port.
 DEFAULT_CORS_ORIGIN_REGEX = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?$"
+
+
+def _seconds(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    return timedelta(seconds=env_float(env, name, default.total_seconds(), minimum=0.001))
 
 
 @dataclass(frozen=True)
@@ -70,28 +77,23 @@ class EdgeSettings:
             o.strip() for o in env.get("OPTIX_ENVOY_CORS_ORIGINS", "").split(",") if o.strip()
         )
         return cls(
-            listen_host=env.get("OPTIX_ENVOY_LISTEN_HOST", base.listen_host),
-            listen_port=int(env.get("OPTIX_ENVOY_LISTEN_PORT", base.listen_port)),
-            admin_port=int(env.get("OPTIX_ENVOY_ADMIN_PORT", base.admin_port)),
+            listen_host=env_str(env, "OPTIX_ENVOY_LISTEN_HOST", base.listen_host),
+            listen_port=env_int(env, "OPTIX_ENVOY_LISTEN_PORT", base.listen_port, minimum=1),
+            admin_port=env_int(env, "OPTIX_ENVOY_ADMIN_PORT", base.admin_port, minimum=1),
             upstreams=upstreams,
             default_upstream=default,
-            unary_timeout=timedelta(
-                seconds=float(
-                    env.get("OPTIX_ENVOY_UNARY_TIMEOUT_S", base.unary_timeout.total_seconds())
-                )
+            unary_timeout=_seconds(env, "OPTIX_ENVOY_UNARY_TIMEOUT_S", base.unary_timeout),
+            max_request_bytes=env_int(
+                env, "OPTIX_ENVOY_MAX_REQUEST_BYTES", base.max_request_bytes, minimum=1
             ),
-            max_request_bytes=int(env.get("OPTIX_ENVOY_MAX_REQUEST_BYTES", base.max_request_bytes)),
-            rate_limit_per_second=int(
-                env.get("OPTIX_ENVOY_RATE_LIMIT_RPS", base.rate_limit_per_second)
+            rate_limit_per_second=env_int(
+                env, "OPTIX_ENVOY_RATE_LIMIT_RPS", base.rate_limit_per_second, minimum=1
             ),
-            rate_limit_burst=int(env.get("OPTIX_ENVOY_RATE_LIMIT_BURST", base.rate_limit_burst)),
-            rate_limit_interval=timedelta(
-                seconds=float(
-                    env.get(
-                        "OPTIX_ENVOY_RATE_LIMIT_INTERVAL_S",
-                        base.rate_limit_interval.total_seconds(),
-                    )
-                )
+            rate_limit_burst=env_int(
+                env, "OPTIX_ENVOY_RATE_LIMIT_BURST", base.rate_limit_burst, minimum=1
+            ),
+            rate_limit_interval=_seconds(
+                env, "OPTIX_ENVOY_RATE_LIMIT_INTERVAL_S", base.rate_limit_interval
             ),
             cors_origins=origins,
         )

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
 from optix_server.infra import errors
 from optix_server.infra.grpc_errors import internal_status, to_grpc_status, to_rpc_status
+from optix_server.infra.handlers import Handler, rewrap_handler
 from optix_server.infra.logging import get_logger
 
 log = get_logger(__name__)
-
-# A string alias: grpc.RpcMethodHandler is generic only in the type stubs.
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
 class MalformedRequest:
@@ -79,19 +77,17 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
+        if handler.request_streaming:
+            # Client- and bidi-streaming RPCs are not part of the OPTIX contracts.
+            return handler
         method: str = handler_call_details.method  # type: ignore[attr-defined]
-        decode = _safe_deserializer(handler.request_deserializer)
-        encode = handler.response_serializer
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary), decode, encode
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream), decode, encode
-            )
-        # Client- and bidi-streaming RPCs are not part of the OPTIX contracts.
-        return handler
+        return rewrap_handler(
+            handler,
+            lambda behaviour, streaming: (_wrap_stream if streaming else _wrap_unary)(
+                method, behaviour
+            ),
+            _safe_deserializer(handler.request_deserializer),
+        )
 
 
 def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 from grpc import aio
@@ -14,6 +14,7 @@ from optix_server.infra.auth.revocation import SessionRevocations
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.errors import Unauthenticated
 from optix_server.infra.grpc_errors import to_grpc_status, to_rpc_status
+from optix_server.infra.handlers import Behaviour, Handler, rewrap_handler
 
 # Whole services anyone may call: operators probe health and list services without a token.
 PUBLIC_SERVICE_PREFIXES: tuple[str, ...] = (
@@ -22,10 +23,6 @@ PUBLIC_SERVICE_PREFIXES: tuple[str, ...] = (
     "/grpc.reflection.v1.ServerReflection/",
 )
 _BEARER = "bearer "
-
-Behavior = Callable[..., Any]
-# A string alias: grpc.RpcMethodHandler is generic only in the type stubs.
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
@@ -109,8 +106,8 @@ async def _reject(context: aio.ServicerContext[Any, Any], error: Unauthenticated
 
 
 def _wrap_unary(
-    behavior: Behavior, principal: Principal | None, error: Unauthenticated | None
-) -> Behavior:
+    behavior: Behaviour, principal: Principal | None, error: Unauthenticated | None
+) -> Behaviour:
     async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
         if error is not None:
             await _reject(context, error)
@@ -121,8 +118,8 @@ def _wrap_unary(
 
 
 def _wrap_streaming(
-    behavior: Behavior, principal: Principal | None, error: Unauthenticated | None
-) -> Behavior:
+    behavior: Behaviour, principal: Principal | None, error: Unauthenticated | None
+) -> Behaviour:
     if inspect.isasyncgenfunction(behavior):
 
         async def generator(
@@ -139,27 +136,9 @@ def _wrap_streaming(
 
 
 def _wrap(handler: Handler, principal: Principal | None, error: Unauthenticated | None) -> Handler:
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(
-            _wrap_unary(handler.unary_unary, principal, error),
-            handler.request_deserializer,
-            handler.response_serializer,
-        )
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(
-            _wrap_streaming(handler.unary_stream, principal, error),
-            handler.request_deserializer,
-            handler.response_serializer,
-        )
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(
-            _wrap_unary(handler.stream_unary, principal, error),
-            handler.request_deserializer,
-            handler.response_serializer,
-        )
-    assert handler.stream_stream is not None
-    return grpc.stream_stream_rpc_method_handler(
-        _wrap_streaming(handler.stream_stream, principal, error),
-        handler.request_deserializer,
-        handler.response_serializer,
+    return rewrap_handler(
+        handler,
+        lambda behavior, streaming: (_wrap_streaming if streaming else _wrap_unary)(
+            behavior, principal, error
+        ),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optix_server.marketdata.pricing.bsm import GreeksArrays, bsm_greeks, bsm_price, bsm_vega
+from optix_server.marketdata.pricing.bsm import GreeksArrays, bsm_greeks, bsm_price
 from optix_server.marketdata.pricing.chain import ChainAnalytics, analyze_chain
 from optix_server.marketdata.pricing.implied_vol import (
     ImpliedVolResult,
@@ -18,6 +18,5 @@ __all__ = [
     "analyze_chain",
     "bsm_greeks",
     "bsm_price",
-    "bsm_vega",
     "implied_volatility",
 ]

@@ -74,20 +74,6 @@ def bsm_price(
     return sign * (s * df_q * ndtr(sign * d1) - k * df_r * ndtr(sign * d2))  # type: ignore[no-any-return]
 
 
-def bsm_vega(
-    spot: ArrayLike,
-    strike: ArrayLike,
-    t: ArrayLike,
-    rate: ArrayLike,
-    dividend_yield: ArrayLike,
-    sigma: ArrayLike,
-) -> FloatArray:
-    """dPrice/dsigma per unit of volatility (not per point): the Newton slope of the IV solver."""
-    s, k, tt, r, q, v = _f(spot), _f(strike), _f(t), _f(rate), _f(dividend_yield), _f(sigma)
-    d1, _, sqrt_t = _d1_d2(s, k, tt, r, q, v)
-    return s * np.exp(-q * tt) * _npdf(d1) * sqrt_t  # type: ignore[no-any-return]
-
-
 def bsm_greeks(
     spot: ArrayLike,
     strike: ArrayLike,
