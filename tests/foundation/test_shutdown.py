@@ -61,7 +61,7 @@ async def test_stop_ends_streams_with_unavailable_and_health_not_serving(tmp_pat
                 assert first.status == health_pb2.HealthCheckResponse.SERVING
                 stream = stub.StreamAlertEvents(
                     alert_service_pb2.StreamAlertEventsRequest(),
-                    metadata=service_metadata(deps.settings),
+                    metadata=service_metadata(deps),
                 )
                 reader = asyncio.ensure_future(stream.read())
                 await asyncio.wait_for(started.wait(), 10)

@@ -38,7 +38,7 @@ async def test_contract_only_rpc_names_itself_in_unimplemented(tmp_path: Path) -
                     response_deserializer=None,
                 )
                 with pytest.raises(grpc.aio.AioRpcError) as info:
-                    await call(b"", timeout=5, metadata=service_metadata(deps.settings))
+                    await call(b"", timeout=5, metadata=service_metadata(deps))
         finally:
             await server.stop(0)
             await close_dependencies(deps)

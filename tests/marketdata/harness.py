@@ -15,7 +15,6 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from optix.marketdata.v1 import marketdata_service_pb2_grpc
-from optix_server.infra.auth.factory import build_token_authority
 from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.service import MarketDataService
 from optix_server.marketdata.streaming import QuoteHub
@@ -72,7 +71,7 @@ async def marketdata_server(
         marketdata=marketdata or MarketDataSettings(),
     )
     async with running_server(settings) as running:
-        token = build_token_authority(running.settings).issue_access_token(
+        token = running.deps.tokens.issue_access_token(
             "user-1", session_id="session-1", ttl=timedelta(minutes=30)
         )
         async with running.channel() as channel:

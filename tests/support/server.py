@@ -11,7 +11,6 @@ from pathlib import Path
 import grpc
 
 from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
-from optix_server.infra.auth.factory import build_token_authority
 from optix_server.infra.db import migrate
 from optix_server.infra.module import Dependencies
 from optix_server.infra.settings import ALL_SERVICES, Settings
@@ -41,12 +40,12 @@ class RunningServer:
 
     def service_metadata(self) -> tuple[tuple[str, str], ...]:
         """`authorization` metadata carrying a service-identity token valid on this server."""
-        return service_metadata(self.settings)
+        return service_metadata(self.deps)
 
 
-def service_metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
-    """`authorization` metadata with a service token signed by the keys `settings` point at."""
-    token = build_token_authority(settings).issue_service_token("tests").token
+def service_metadata(deps: Dependencies) -> tuple[tuple[str, str], ...]:
+    """`authorization` metadata with a service token from the server's own token authority."""
+    token = deps.tokens.issue_service_token("tests").token
     return (("authorization", f"Bearer {token}"),)
 
 

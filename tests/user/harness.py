@@ -16,18 +16,13 @@ from google.rpc import error_details_pb2, status_pb2
 
 from optix.user.v1 import user_service_pb2, user_service_pb2_grpc
 from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
-from optix_server.infra.auth.factory import (
-    build_auth_interceptor,
-    build_session_revocations,
-    build_token_authority,
-)
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.db import migrate
 from optix_server.infra.module import Dependencies
 from optix_server.infra.settings import Settings
 from optix_server.user.config import UserSettings
 from optix_server.user.mfa import STEP_SECONDS
-from optix_server.user.wiring import PUBLIC_METHODS, create_module
+from optix_server.user.wiring import create_module
 from tests.support.server import make_settings
 
 M = TypeVar("M", bound=Message)
@@ -127,15 +122,11 @@ async def user_server(
         redis_prefix=redis[1] if redis else "optix:",
     )
     clock = ManualClock()
-    deps = build_dependencies(settings)
+    deps = build_dependencies(settings, clock)
     try:
         await migrate(deps.database)
-        authority = build_token_authority(settings, clock)
-        module = create_module(deps, settings=user_settings, clock=clock, authority=authority)
-        revocations = build_session_revocations(settings, deps.cache)
-        server = OptixServer(
-            deps, [module], auth=build_auth_interceptor(authority, PUBLIC_METHODS, revocations)
-        )
+        authority = deps.tokens
+        server = OptixServer(deps, [create_module(deps, settings=user_settings)])
         port = await server.start()
         address = f"127.0.0.1:{port}"
         try:

@@ -12,12 +12,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
 
+from optix_server.infra.auth.clock import Clock, SystemClock
 from optix_server.infra.auth.factory import (
     build_auth_interceptor,
     build_session_revocations,
     build_token_authority,
 )
-from optix_server.infra.auth.interceptor import AuthInterceptor
 from optix_server.infra.cache import Cache, InMemoryCache, RedisCache
 from optix_server.infra.db import Database
 from optix_server.infra.interceptors import ErrorMappingInterceptor
@@ -32,8 +32,9 @@ log = get_logger(__name__)
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
-def build_dependencies(settings: Settings) -> Dependencies:
+def build_dependencies(settings: Settings, clock: Clock | None = None) -> Dependencies:
     """Create the shared infrastructure the settings ask for (Redis when configured)."""
+    clock = clock or SystemClock()
     cache: Cache
     pubsub: PubSub
     if settings.redis_url:
@@ -48,6 +49,8 @@ def build_dependencies(settings: Settings) -> Dependencies:
         cache=cache,
         pubsub=pubsub,
         lifecycle=Lifecycle(),
+        clock=clock,
+        tokens=build_token_authority(settings, clock),
     )
 
 
@@ -61,24 +64,17 @@ async def close_dependencies(deps: Dependencies) -> None:
 class OptixServer:
     """A grpc.aio server hosting `modules`; start() binds, stop() drains gracefully."""
 
-    def __init__(
-        self,
-        deps: Dependencies,
-        modules: Sequence[ServiceModule],
-        *,
-        auth: AuthInterceptor | None = None,
-    ) -> None:
+    def __init__(self, deps: Dependencies, modules: Sequence[ServiceModule]) -> None:
         self.deps = deps
         self.modules = list(modules)
         self.health = health.aio.HealthServicer()
         # Authentication sits inside error mapping and guards every hosted service, whether or
-        # not the user service runs in this process; `auth` lets tests inject a clock.
-        if auth is None:
-            auth = build_auth_interceptor(
-                build_token_authority(deps.settings),
-                (method for module in self.modules for method in module.public_methods),
-                build_session_revocations(deps.settings, deps.cache),
-            )
+        # not the user service runs in this process.
+        auth = build_auth_interceptor(
+            deps.tokens,
+            (method for module in self.modules for method in module.public_methods),
+            build_session_revocations(deps.settings, deps.cache),
+        )
         interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor(), auth]
         for module in self.modules:
             interceptors.extend(module.interceptors)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from optix_server.infra.auth.clock import Clock
+from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.cache import Cache
 from optix_server.infra.db import Database
 from optix_server.infra.lifecycle import Lifecycle
@@ -23,6 +25,11 @@ class Dependencies:
     cache: Cache
     pubsub: PubSub
     lifecycle: Lifecycle
+    # The time source for tokens, sessions and limits (tests pass a manual one).
+    clock: Clock
+    # Signs and verifies tokens: one per process, shared by the auth interceptor and the user
+    # service, so the keys are loaded once and verified tokens are remembered in one place.
+    tokens: TokenAuthority
 
 
 @dataclass

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from optix.user.v1 import user_service_pb2_grpc
-from optix_server.infra.auth.clock import Clock, SystemClock
-from optix_server.infra.auth.factory import build_session_revocations, build_token_authority
-from optix_server.infra.auth.tokens import TokenAuthority
+from optix_server.infra.auth.factory import build_session_revocations
 from optix_server.infra.logging import get_logger
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.infra.passwords import PasswordHasher, PasswordHasherConfig, PasswordPolicy
@@ -31,17 +29,11 @@ PUBLIC_METHODS = frozenset(
 )
 
 
-def create_module(
-    deps: Dependencies,
-    *,
-    settings: UserSettings | None = None,
-    clock: Clock | None = None,
-    authority: TokenAuthority | None = None,
-) -> ServiceModule:
-    """The user ServiceModule; tests may inject settings, a clock and the token authority."""
+def create_module(deps: Dependencies, *, settings: UserSettings | None = None) -> ServiceModule:
+    """The user ServiceModule; tests may inject settings (the clock comes with `deps`)."""
     settings = settings or deps.settings.user
-    clock = clock or SystemClock()
-    authority = authority or build_token_authority(deps.settings, clock)
+    clock = deps.clock
+    authority = deps.tokens
     pepper = settings.pepper
     if pepper is None:
         path = deps.settings.var_dir / "keys" / "pepper"
