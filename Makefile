@@ -61,7 +61,7 @@ breaking: $(STAMP) ## buf breaking against main
 		$(BIN)/buf breaking --against '.git#branch=main'; \
 	else echo "no v1 protos on main yet: nothing to compare"; fi
 
-bench: $(STAMP) ## benchmarks, printed as ratios against baselines from the same run (BENCH=bench_x to pick)
+bench: $(STAMP) web ## benchmarks, printed as ratios against baselines from the same run (BENCH=bench_x to pick)
 	$(BIN)/python -m tests.bench $(BENCH)
 
 clean:

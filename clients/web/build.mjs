@@ -19,7 +19,12 @@ await Promise.all([
   copyFile("src/demo/style.css", "dist/style.css"),
 ]);
 await esbuild.build({
-  entryPoints: ["src/node/probe.ts", "src/node/browser.ts", "src/node/session.test.ts"],
+  entryPoints: [
+    "src/node/probe.ts",
+    "src/node/browser.ts",
+    "src/node/session.test.ts",
+    "src/node/fanout.ts",
+  ],
   bundle: true,
   platform: "node",
   format: "esm",

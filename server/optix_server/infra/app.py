@@ -20,6 +20,7 @@ from optix_server.infra.auth.factory import (
 )
 from optix_server.infra.cache import Cache, InMemoryCache, RedisCache
 from optix_server.infra.db import Database
+from optix_server.infra.gc_policy import apply_gc_policy
 from optix_server.infra.interceptors import ErrorMappingInterceptor
 from optix_server.infra.lifecycle import Lifecycle
 from optix_server.infra.logging import get_logger
@@ -165,6 +166,7 @@ async def serve(settings: Settings, modules: Sequence[ServiceModule], deps: Depe
         loop.add_signal_handler(sig, stop_requested.set)
     try:
         await server.start()
+        apply_gc_policy(settings.gc_young_threshold)
         await stop_requested.wait()
         log.info("shutdown requested")
     finally:

@@ -98,7 +98,9 @@ def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any
             if inspect.isawaitable(result):
                 result = await result
             return result
-        except grpc.aio.AbortError:
+        except (grpc.aio.AbortError, grpc.aio.InternalError):
+            # An abort already carries its status; a failed write to a client that went away
+            # is grpc's to handle (it ends the call quietly).
             raise
         except Exception as exc:
             await _abort(context, method, exc)
@@ -107,6 +109,11 @@ def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any
 
 
 def _wrap_stream(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    if not inspect.isasyncgenfunction(behaviour):
+        # A handler that writes through context.write stays a coroutine: wrapping it in a
+        # generator would add a hop per message on the hottest path (quote fan-out).
+        return _wrap_unary(method, behaviour)
+
     async def stream(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from optix_server.infra.auth.config import AuthSettings
 from optix_server.infra.env import SettingsError, env_float, env_int, env_str
+from optix_server.infra.gc_policy import DEFAULT_YOUNG_THRESHOLD
 from optix_server.marketdata.config import MarketDataSettings
 from optix_server.user.config import UserSettings
 
@@ -45,6 +46,9 @@ class Settings:
     log_format: str = "console"
     shutdown_grace_seconds: float = 5.0
     max_message_bytes: int = 4 * 1024 * 1024
+    # Allocations between young-generation collections once serving; 0 keeps CPython's default
+    # (see infra/gc_policy.py for why it is raised).
+    gc_young_threshold: int = DEFAULT_YOUNG_THRESHOLD
     # Addresses of other services for service-to-service calls (default: this process).
     service_addresses: Mapping[str, str] = field(default_factory=dict)
     # Token signing/verification (OPTIX_AUTH_*), shared by every service's auth interceptor.
@@ -95,6 +99,9 @@ class Settings:
             shutdown_grace_seconds=env_float(env, "OPTIX_SHUTDOWN_GRACE_SECONDS", 5.0, minimum=0),
             max_message_bytes=env_int(
                 env, "OPTIX_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, minimum=1024
+            ),
+            gc_young_threshold=env_int(
+                env, "OPTIX_GC_YOUNG_THRESHOLD", DEFAULT_YOUNG_THRESHOLD, minimum=0
             ),
             service_addresses=addresses,
             auth=AuthSettings.from_env(env),

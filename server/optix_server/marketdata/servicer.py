@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -114,9 +113,7 @@ class MarketDataServicer:
             instrument_type=instrument_to_proto(history.instrument_type),
         )
 
-    async def StreamQuotes(
-        self, request: pb.StreamQuotesRequest, context: Context
-    ) -> AsyncIterator[bytes | pb.StreamQuotesResponse]:
+    async def StreamQuotes(self, request: pb.StreamQuotesRequest, context: Context) -> None:
         """Batches of the newest quotes, heartbeats when idle, UNAVAILABLE on shutdown."""
         heartbeat = (
             duration_seconds(request.heartbeat_interval)
@@ -125,12 +122,15 @@ class MarketDataServicer:
         )
         symbols, heartbeat_seconds = self._service.validate_stream(list(request.symbols), heartbeat)
         async with self._hub.subscribe(symbols, heartbeat_seconds) as subscription:
+            # Written, not yielded: a coroutine passes through the interceptors once, where a
+            # generator would cost a hop per interceptor for every message of every stream.
             while True:
                 message = await subscription.next_message()
                 if message is not None:
                     # Quotes arrive encoded; the stream's serializer passes these bytes through.
-                    yield message
+                    await context.write(message)
                 else:
-                    yield pb.StreamQuotesResponse(
-                        heartbeat=stream_pb2.Heartbeat(server_time=timestamp(datetime.now(UTC)))
+                    now = timestamp(datetime.now(UTC))
+                    await context.write(
+                        pb.StreamQuotesResponse(heartbeat=stream_pb2.Heartbeat(server_time=now))
                     )
