@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -9,6 +10,7 @@ import grpc
 from optix.marketdata.v1 import marketdata_service_pb2 as pb
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.marketdata.feed import FeedPublisher
+from optix_server.marketdata.pricing import warm_up
 from optix_server.marketdata.providers.factory import create_provider
 from optix_server.marketdata.service import MarketDataService
 from optix_server.marketdata.servicer import MarketDataServicer
@@ -70,7 +72,10 @@ def create_module(deps: Dependencies) -> ServiceModule:
     servicer = MarketDataServicer(service, hub)
 
     async def on_start() -> None:
-        """Open the provider, start the feed (when this process owns it), then the hub."""
+        """Compile the pricing kernels, open the provider, start the feed (when this process
+        owns it), then the hub."""
+        # Off the event loop: a cold compile takes seconds (later starts load numba's cache).
+        await asyncio.to_thread(warm_up)
         await provider.start()
         if publisher is not None:
             await publisher.start()

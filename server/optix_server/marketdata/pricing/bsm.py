@@ -1,6 +1,7 @@
 """Black-Scholes-Merton prices and Greeks with a continuous dividend yield, over numpy arrays.
 
-Every function broadcasts its inputs, so a whole chain is priced in one call. Units follow the
+Every function broadcasts its inputs, so a whole chain is priced in one call (by the compiled
+kernels, the same code the chain's implied volatilities and Greeks come from). Units follow the
 contract: theta per calendar day (365 a year), vega per 1 volatility point (0.01) and rho per
 1 rate point (0.01). Inputs must have time > 0 and sigma > 0; callers filter the rest.
 """
@@ -8,17 +9,18 @@ contract: theta per calendar day (365 a year), vega per 1 volatility point (0.01
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import ndtr
+
+from optix_server.marketdata.pricing import bsm_kernels
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-DAYS_PER_YEAR = 365.0
-POINT = 0.01
-_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+DAYS_PER_YEAR = bsm_kernels.DAYS_PER_YEAR
+POINT = bsm_kernels.POINT
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,27 +33,30 @@ class GreeksArrays:
     vega: FloatArray
     rho: FloatArray
 
-
-def _f(x: ArrayLike) -> FloatArray:
-    return np.asarray(x, dtype=np.float64)
-
-
-def _npdf(x: FloatArray) -> FloatArray:
-    return _INV_SQRT_2PI * np.exp(-0.5 * x * x)  # type: ignore[no-any-return]
+    @classmethod
+    def from_rows(cls, rows: FloatArray, shape: tuple[int, ...]) -> GreeksArrays:
+        """From a (5, n) array of delta, gamma, theta, vega and rho rows."""
+        delta, gamma, theta, vega, rho = (row.reshape(shape) for row in rows)
+        return cls(delta=delta, gamma=gamma, theta=theta, vega=vega, rho=rho)
 
 
-def _d1_d2(
-    spot: FloatArray,
-    strike: FloatArray,
-    t: FloatArray,
-    r: FloatArray,
-    q: FloatArray,
-    sigma: FloatArray,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    sqrt_t = np.sqrt(t)
-    vol_sqrt_t = sigma * sqrt_t
-    d1 = (np.log(spot / strike) + (r - q + 0.5 * sigma * sigma) * t) / vol_sqrt_t
-    return d1, d1 - vol_sqrt_t, sqrt_t
+def flat_inputs(
+    *values: ArrayLike, is_call: ArrayLike
+) -> tuple[tuple[int, ...], list[FloatArray], BoolArray]:
+    """The broadcast shape of the inputs and each as a flat contiguous float64 array (the
+    kernels' calling convention), with `is_call` as a flat bool array."""
+    arrays = [np.asarray(v, dtype=np.float64) for v in values]
+    call = np.asarray(is_call, dtype=np.bool_)
+    shapes = {a.shape for a in arrays} | {call.shape}
+    # A chain's arrays all have one shape: skip the general broadcasting rules then.
+    shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
+
+    def flat(a: NDArray[Any]) -> NDArray[Any]:
+        if a.shape != shape:
+            a = np.broadcast_to(a, shape)
+        return np.ascontiguousarray(a).ravel()
+
+    return shape, [flat(a) for a in arrays], flat(call)
 
 
 def bsm_price(
@@ -64,14 +69,12 @@ def bsm_price(
     is_call: ArrayLike,
 ) -> FloatArray:
     """Option prices per share."""
-    s, k, tt, r, q, v = _f(spot), _f(strike), _f(t), _f(rate), _f(dividend_yield), _f(sigma)
-    call = np.asarray(is_call, dtype=bool)
-    d1, d2, _ = _d1_d2(s, k, tt, r, q, v)
-    df_q = np.exp(-q * tt)
-    df_r = np.exp(-r * tt)
-    # N(-x) instead of 1 - N(x) keeps deep out-of-the-money prices accurate to the last digit.
-    sign = np.where(call, 1.0, -1.0)
-    return sign * (s * df_q * ndtr(sign * d1) - k * df_r * ndtr(sign * d2))  # type: ignore[no-any-return]
+    shape, (s, k, tt, r, q, v), call = flat_inputs(
+        spot, strike, t, rate, dividend_yield, sigma, is_call=is_call
+    )
+    out = np.empty(s.size)
+    bsm_kernels.price_loop(s, k, tt, r, q, v, call, out)
+    return out.reshape(shape)
 
 
 def bsm_greeks(
@@ -84,54 +87,9 @@ def bsm_greeks(
     is_call: ArrayLike,
 ) -> GreeksArrays:
     """Delta, gamma, theta (per day), vega and rho (per point) for every contract."""
-    s, k, tt, r, q, v = _f(spot), _f(strike), _f(t), _f(rate), _f(dividend_yield), _f(sigma)
-    call = np.asarray(is_call, dtype=bool)
-    d1, d2, sqrt_t = _d1_d2(s, k, tt, r, q, v)
-    df_q = np.exp(-q * tt)
-    df_r = np.exp(-r * tt)
-    pdf_d1 = _npdf(d1)
-    sign = np.where(call, 1.0, -1.0)
-    return greeks_from_terms(
-        s, k, tt, r, q, v, sign, sqrt_t, df_q, df_r, pdf_d1, ndtr(sign * d1), ndtr(sign * d2)
+    shape, (s, k, tt, r, q, v), call = flat_inputs(
+        spot, strike, t, rate, dividend_yield, sigma, is_call=is_call
     )
-
-
-def greeks_from_terms(
-    s: FloatArray,
-    k: FloatArray,
-    tt: FloatArray,
-    r: FloatArray,
-    q: FloatArray,
-    v: FloatArray,
-    sign: FloatArray,
-    sqrt_t: FloatArray,
-    df_q: FloatArray,
-    df_r: FloatArray,
-    pdf_d1: FloatArray,
-    n_d1: FloatArray,
-    n_d2: FloatArray,
-) -> GreeksArrays:
-    """The Greeks from already computed terms: sign +1 for calls and -1 for puts, sqrt(T),
-    e^{-qT}, e^{-rT}, n(d1), N(sign d1) and N(sign d2). Every caller gets the same operations
-    in the same order, so the same inputs give the same bits (theta of a deep in-the-money
-    option is a small difference of large terms, where the order shows)."""
-    delta = sign * df_q
-    delta *= n_d1
-    gamma = df_q * pdf_d1
-    gamma /= s * v * sqrt_t
-    theta_year = -s * df_q
-    theta_year *= pdf_d1
-    theta_year *= v
-    theta_year /= 2.0 * sqrt_t
-    theta_year -= sign * r * k * df_r * n_d2
-    theta_year += sign * q * s * df_q * n_d1
-    theta_year /= DAYS_PER_YEAR
-    vega = s * df_q
-    vega *= pdf_d1
-    vega *= sqrt_t
-    vega *= POINT
-    rho = sign * k * tt
-    rho *= df_r
-    rho *= n_d2
-    rho *= POINT
-    return GreeksArrays(delta=delta, gamma=gamma, theta=theta_year, vega=vega, rho=rho)
+    out = np.empty((5, s.size))
+    bsm_kernels.greeks_loop(s, k, tt, r, q, v, call, out)
+    return GreeksArrays.from_rows(out, shape)

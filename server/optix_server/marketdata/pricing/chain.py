@@ -1,4 +1,4 @@
-"""Implied volatility and Greeks for a whole options chain in one vectorised pass."""
+"""Implied volatility and Greeks for a whole options chain in one compiled pass."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from optix_server.marketdata.pricing.bsm import FloatArray, GreeksArrays, greeks_from_terms
-from optix_server.marketdata.pricing.implied_vol import Evaluation, solve
+from optix_server.marketdata.pricing import iv_kernels
+from optix_server.marketdata.pricing.bsm import FloatArray, GreeksArrays
+from optix_server.marketdata.pricing.implied_vol import DEFAULT_TOLERANCE, brent_fallback
+from optix_server.marketdata.pricing.iv_guess import guess_table
+from optix_server.marketdata.pricing.status import IVStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,36 +26,6 @@ class ChainAnalytics:
     in_the_money: NDArray[np.bool_]
 
 
-def mid_marks(bid: FloatArray, ask: FloatArray, last: FloatArray) -> FloatArray:
-    """Mid of bid and ask, or last when there is no ask (no two-sided market at all)."""
-    return np.where(ask > 0, 0.5 * (np.maximum(bid, 0.0) + ask), last)  # type: ignore[no-any-return]
-
-
-def greeks_at_solution(ev: Evaluation) -> GreeksArrays:
-    """`bsm_greeks` at the solved volatilities, bit for bit, from the terms the solver already
-    computed; NaN where the status is not OK."""
-    g = greeks_from_terms(
-        ev.spot,
-        ev.strike,
-        ev.t,
-        ev.rate,
-        ev.dividend_yield,
-        ev.sigma,
-        ev.sign,
-        ev.sqrt_t,
-        ev.discount_q,
-        ev.discount_r,
-        ev.pdf_d1,
-        ev.n_d1,
-        ev.n_d2,
-    )
-    if not ev.ok.all():
-        bad = ~ev.ok
-        for a in (g.delta, g.gamma, g.theta, g.vega, g.rho):
-            a[bad] = np.nan
-    return g
-
-
 def analyze_chain(
     spot: float,
     rate: float,
@@ -63,33 +36,53 @@ def analyze_chain(
     bid: FloatArray,
     ask: FloatArray,
     last: FloatArray,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
 ) -> ChainAnalytics:
-    """Invert every mark to an implied volatility and compute the Greeks at it."""
-    mark = mid_marks(bid, ask, last)
-    iv, ev = solve(mark, spot, strike, t, rate, dividend_yield, is_call, bid=bid)
-    with np.errstate(all="ignore"):
-        greeks = greeks_from_terms_reshaped(ev, iv.sigma.shape)
-    sigma = iv.sigma
-    if not ev.ok.all():
-        sigma = np.where(ev.ok.reshape(sigma.shape), sigma, 0.0)
-    itm = np.where(is_call, strike < spot, strike > spot)
-    return ChainAnalytics(
-        mark=mark,
-        implied_volatility=sigma,
-        status=iv.status,
-        relative_error=iv.relative_error,
-        greeks=greeks,
-        in_the_money=itm,
+    """Mark every contract (mid of bid and ask, or last without an ask), invert the marks to
+    implied volatilities (0 where not found) and compute the Greeks there; contracts sorted
+    by expiration and strike share their common terms."""
+    shape = np.shape(strike)
+    k, tt, b, a, lp = (
+        np.ascontiguousarray(x, dtype=np.float64).ravel() for x in (strike, t, bid, ask, last)
     )
-
-
-def greeks_from_terms_reshaped(ev: Evaluation, shape: tuple[int, ...]) -> GreeksArrays:
-    """`greeks_at_solution` in the chain's own shape."""
-    g = greeks_at_solution(ev)
-    return GreeksArrays(
-        delta=g.delta.reshape(shape),
-        gamma=g.gamma.reshape(shape),
-        theta=g.theta.reshape(shape),
-        vega=g.vega.reshape(shape),
-        rho=g.rho.reshape(shape),
+    call = np.ascontiguousarray(is_call, dtype=np.bool_).ravel()
+    n = k.size
+    mark, sigma, error = np.empty(n), np.empty(n), np.empty(n)
+    status = np.empty(n, dtype=np.int8)
+    greeks = np.empty((5, n))
+    itm = np.empty(n, dtype=np.bool_)
+    iv_kernels.chain_loop(
+        float(spot),
+        float(rate),
+        float(dividend_yield),
+        k,
+        tt,
+        call,
+        b,
+        a,
+        lp,
+        tolerance,
+        guess_table(),
+        mark,
+        sigma,
+        status,
+        error,
+        greeks,
+        itm,
+    )
+    for j in np.flatnonzero(status == IVStatus.NOT_CONVERGED):
+        found = brent_fallback(
+            mark[j], spot, k[j], tt[j], rate, dividend_yield, bool(call[j]), tolerance
+        )
+        error[j] = found.relative_error
+        if found.greeks is not None:
+            sigma[j], status[j], greeks[:, j] = found.sigma, IVStatus.OK, found.greeks
+    return ChainAnalytics(
+        mark=mark.reshape(shape),
+        implied_volatility=sigma.reshape(shape),
+        status=status.reshape(shape),
+        relative_error=error.reshape(shape),
+        greeks=GreeksArrays.from_rows(greeks, shape),
+        in_the_money=itm.reshape(shape),
     )
