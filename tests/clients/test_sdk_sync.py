@@ -11,9 +11,15 @@ import pytest
 
 from optix.marketdata.v1 import marketdata_service_pb2
 from optix.user.v1 import user_service_pb2
-from optix_client import ClientOptions, OptixError, PasswordCredentials, SyncOptixClient
+from optix_client import (
+    ClientOptions,
+    MfaRequiredError,
+    OptixError,
+    PasswordCredentials,
+    SyncOptixClient,
+)
 from tests.clients.clock import FakeClock
-from tests.clients.fakes import PASSWORD, FakeServer, fake_server
+from tests.clients.fakes import MFA_PASSWORD, PASSWORD, FakeServer, fake_server
 
 
 @pytest.fixture
@@ -58,3 +64,28 @@ def test_sync_retries_and_streams(fake: FakeServer) -> None:
     # Three unary attempts (each under the default deadline), then the stream (none).
     *unary, stream = fake.calls.time_remaining
     assert all(t is not None for t in unary) and stream is None
+
+
+def test_sync_revoked_refresh_token_falls_back_to_password_login(
+    fake: FakeServer, clock: FakeClock
+) -> None:
+    options = ClientOptions(clock=clock, default_timeout=5.0)
+    creds = PasswordCredentials("ada@example.com", PASSWORD)
+    with SyncOptixClient(fake.address, credentials=creds, options=options) as client:
+        client.user.GetMe(user_service_pb2.GetMeRequest())
+        fake.users.live_refresh.clear()
+        clock.advance(timedelta(hours=1))
+        client.user.GetMe(user_service_pb2.GetMeRequest())
+    assert (fake.calls.refreshes, fake.calls.logins) == (1, 2)
+
+
+def test_sync_mfa_login_and_logout(fake: FakeServer) -> None:
+    with SyncOptixClient(fake.address) as client:
+        with pytest.raises(MfaRequiredError) as needed:
+            client.login("ada@example.com", MFA_PASSWORD)
+        assert needed.value.challenge_id == "challenge-1"
+        client.login("ada@example.com", PASSWORD)
+        client.user.GetMe(user_service_pb2.GetMeRequest())
+        client.logout()
+        assert client.tokens.session.access_token is None
+    assert fake.calls.logouts == 1

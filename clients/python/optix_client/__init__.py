@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optix_client.auth_async import MfaRequiredError
+from optix_client.auth_rules import MfaRequiredError
 from optix_client.client import OptixClient
 from optix_client.config import ClientOptions
 from optix_client.credentials import (
