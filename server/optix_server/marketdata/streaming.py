@@ -72,14 +72,13 @@ class QuoteSubscription:
     """One client stream's view: the newest undelivered tick per symbol, and a wake-up."""
 
     __slots__ = (
-        "_armed",
         "_close_message",
         "_close_reason",
         "_closed",
         "_delivery",
         "_pending",
-        "_ready",
         "_seen",
+        "_waiter",
         "conflated",
         "heartbeat_due",
         "heartbeat_seconds",
@@ -99,8 +98,9 @@ class QuoteSubscription:
         # Synced: nothing seen is newer than what the hub has flushed, so every later flush
         # is newer than anything this stream holds and needs no per-symbol check.
         self.synced = False
-        self._ready = asyncio.Event()
-        self._armed = False
+        # The future next_message is waiting on, if it is: one per wait, resolved by the
+        # first wake-up (cheaper than an asyncio.Event on the fan-out hot path).
+        self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._close_message = SHUTDOWN_MESSAGE
         self._close_reason = "SHUTTING_DOWN"
@@ -154,24 +154,26 @@ class QuoteSubscription:
         self._wake()
 
     def _wake(self) -> None:
-        if not self._armed:
-            self._armed = True
-            self._ready.set()
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():  # cancelled with its stream
+                waiter.set_result(None)
 
     def wake_for_heartbeat(self) -> None:
         """Called by the hub's clock when the stream has been quiet for its heartbeat interval."""
         self.heartbeat_due = True
-        self._ready.set()
+        self._wake()
 
     def close(self, message: str = SHUTDOWN_MESSAGE, reason: str = "SHUTTING_DOWN") -> None:
         """End the stream: the next next_batch raises Unavailable with `message`."""
         self._closed = True
         self._close_message = message
         self._close_reason = reason
-        self._ready.set()
+        self._wake()
 
     async def _wait(self) -> None:
-        # Waits on a plain event (no per-wait timer): with thousands of streams, arming and
+        # Waits on a plain future (no per-wait timer): with thousands of streams, arming and
         # cancelling a timeout for every message costs more than the hub's one heartbeat clock.
         while (
             self._delivery is None
@@ -179,9 +181,8 @@ class QuoteSubscription:
             and not self._closed
             and not self.heartbeat_due
         ):
-            self._ready.clear()
-            self._armed = False
-            await self._ready.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
         if self._closed:
             raise Unavailable(self._close_message, reason=self._close_reason)
         self.heartbeat_due = False
