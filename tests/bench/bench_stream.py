@@ -47,7 +47,7 @@ TICK_RATE = 10.0
 WARMUP_S = 2.0
 MEASURE_S = 8.0
 GRACE_S = 1.0
-ROUNDS = 2
+ROUNDS = 3
 SYMBOLS = [i.symbol for i in DEFAULT_UNIVERSE]
 
 Published = dict[str, list[int]]

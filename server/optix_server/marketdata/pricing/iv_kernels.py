@@ -73,7 +73,9 @@ def _halley(z: float, e: float, target: float, lt: float, stop: float, v: float)
 
 
 Context = tuple[float, float, float, float, float, float, float, float, float]
-_PENDING = 0  # valid so far: pass 2 finishes it
+# Positions in a Context (see _context).
+_SQRT_T, _DQ, _DR, _LOG_MONEYNESS, _SPOT_DF, _STRIKE_DF, _Z, _E, _SCALE = range(9)
+_PENDING = 0  # valid so far: the Halley step and the check are still to come
 
 
 @compiled
@@ -124,7 +126,7 @@ def _chain_context(
         sqrt_t, dq, dr = _expiry_terms(t, rate, dividend_yield)
         return t, k, _context(spot, k, sqrt_t, dq, dr)
     if k != last_k:
-        return t, k, _context(spot, k, ctx[0], ctx[1], ctx[2])
+        return t, k, _context(spot, k, ctx[_SQRT_T], ctx[_DQ], ctx[_DR])
     return previous
 
 
@@ -134,8 +136,8 @@ def _normalised(p: float, call: bool, ctx: Context, tolerance: float) -> tuple[f
     option's time value is the OTM option's price), its logarithm, and the distance at which
     to stop, relative to the option's own price (what the status promises)."""
     sign = 1.0 if call else -1.0
-    scale = ctx[8]
-    target = (p - max(sign * (ctx[4] - ctx[5]), 0.0)) / scale
+    scale = ctx[_SCALE]
+    target = (p - max(sign * (ctx[_SPOT_DF] - ctx[_STRIKE_DF]), 0.0)) / scale
     return target, math.log(target), p / scale * tolerance * STOP_FACTOR
 
 
@@ -151,12 +153,12 @@ def _start(
     if not (bid > 0) or not (p > 0) or not math.isfinite(p):
         return _NO_BID, 1.0, 0.0, 0.0, 1.0
     sign = 1.0 if call else -1.0
-    if not (p - max(sign * (ctx[4] - ctx[5]), 0.0) > 0):
+    if not (p - max(sign * (ctx[_SPOT_DF] - ctx[_STRIKE_DF]), 0.0) > 0):
         return _BELOW_INTRINSIC, 1.0, 0.0, 0.0, 1.0
-    if not (p < (ctx[4] if call else ctx[5])):
+    if not (p < (ctx[_SPOT_DF] if call else ctx[_STRIKE_DF])):
         return _ABOVE_MAXIMUM, 1.0, 0.0, 0.0, 1.0
     target, lt, stop = _normalised(p, call, ctx, tolerance)
-    return _PENDING, target, lt, stop, _guess(-ctx[6], lt, table)
+    return _PENDING, target, lt, stop, _guess(-ctx[_Z], lt, table)
 
 
 @compiled
@@ -173,11 +175,11 @@ def _finish(
     tolerance: float,
     max_iterations: int,
 ) -> tuple[int, float, float, int, float, float, float]:
-    """Pass 2 for one pending contract: the option's own price at sigma = v / sqrt(T), refined
+    """The check of one pending contract: the option's own price at sigma = v / sqrt(T), refined
     in the rare case it is not yet close enough. Returns (status, sigma, relative price error,
     evaluations, n(d1), N(sign d1), N(sign d2)); NaN terms unless OK."""
     sign = 1.0 if call else -1.0
-    sqrt_t, dq, dr, log_moneyness = ctx[0], ctx[1], ctx[2], ctx[3]
+    sqrt_t, dq, dr, log_moneyness = ctx[_SQRT_T], ctx[_DQ], ctx[_DR], ctx[_LOG_MONEYNESS]
     sigma = v / sqrt_t
     price, pdf_d1, n1, n2 = model(s, k, t, r, q, sigma, sign, log_moneyness, sqrt_t, dq, dr)
     error = abs(price - p) / p
@@ -213,13 +215,15 @@ def _refine(
     own price once more: (sigma, relative error, n(d1), N(sign d1), N(sign d2))."""
     target, lt, stop = _normalised(p, call, ctx, tolerance)
     for _ in range(budget):
-        step = _halley(ctx[6], ctx[7], target, lt, stop, v)
+        step = _halley(ctx[_Z], ctx[_E], target, lt, stop, v)
         if abs(step - v) <= _EPS4 * v:
             break
         v = step
     sign = 1.0 if call else -1.0
-    sigma = v / ctx[0]
-    price, pdf_d1, n1, n2 = model(s, k, t, r, q, sigma, sign, ctx[3], ctx[0], ctx[1], ctx[2])
+    sigma = v / ctx[_SQRT_T]
+    price, pdf_d1, n1, n2 = model(
+        s, k, t, r, q, sigma, sign, ctx[_LOG_MONEYNESS], ctx[_SQRT_T], ctx[_DQ], ctx[_DR]
+    )
     return sigma, abs(price - p) / p, pdf_d1, n1, n2
 
 
@@ -251,7 +255,7 @@ def solve_loop(
         status, target, lt, stop, v = _start(price[j], bid[j], t[j], call[j], ctx, tolerance, table)
         sigma = pdf_d1 = n1 = n2 = error = math.nan
         if status == _PENDING:
-            v = _halley(ctx[6], ctx[7], target, lt, stop, v)
+            v = _halley(ctx[_Z], ctx[_E], target, lt, stop, v)
             status, sigma, error, evaluations, pdf_d1, n1, n2 = _finish(
                 price[j], s[j], k[j], t[j], r[j], q[j], call[j], ctx, v, tolerance, max_iterations
             )
@@ -319,7 +323,7 @@ def chain_loop(
         mark = 0.5 * (max(bid[j], 0.0) + ask[j]) if ask[j] > 0 else last_price[j]
         mark_out[j] = mark
         itm_out[j] = kj < spot if call[j] else kj > spot
-        z[j], e[j] = ctx[6], ctx[7]
+        z[j], e[j] = ctx[_Z], ctx[_E]
         status_out[j], target[j], lt[j], stop[j], v[j] = _start(
             mark, bid[j], tj, call[j], ctx, tolerance, table
         )
@@ -350,9 +354,9 @@ def chain_loop(
             dividend_yield,
             sigma,
             sign,
-            ctx[0],
-            ctx[1],
-            ctx[2],
+            ctx[_SQRT_T],
+            ctx[_DQ],
+            ctx[_DR],
             pdf_d1,
             n1,
             n2,
