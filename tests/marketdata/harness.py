@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from optix.marketdata.v1 import marketdata_service_pb2_grpc
+from optix_server.infra.auth.config import AuthSettings
 from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.service import MarketDataService
 from optix_server.marketdata.streaming import QuoteHub
@@ -60,8 +61,11 @@ async def marketdata_server(
     *,
     redis_url: str | None = None,
     redis_prefix: str = "optix:",
+    auth: AuthSettings | None = None,
+    token_ttl: timedelta = timedelta(minutes=30),
 ) -> AsyncIterator[MarketDataHarness]:
-    """Start only the marketdata service (SQLite; Redis cache/pub-sub when a URL is given)."""
+    """Start only the marketdata service (SQLite; Redis cache/pub-sub when a URL is given),
+    with an access token living `token_ttl`."""
     settings = make_settings(
         f"sqlite+aiosqlite:///{(tmp_path / 'md.db').as_posix()}",
         tmp_path,
@@ -69,10 +73,11 @@ async def marketdata_server(
         redis_prefix=redis_prefix,
         services=["marketdata"],
         marketdata=marketdata or MarketDataSettings(),
+        auth=auth or AuthSettings(),
     )
     async with running_server(settings) as running:
         token = running.deps.tokens.issue_access_token(
-            "user-1", session_id="session-1", ttl=timedelta(minutes=30)
+            "user-1", session_id="session-1", ttl=token_ttl
         )
         async with running.channel() as channel:
             yield MarketDataHarness(

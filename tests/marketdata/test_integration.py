@@ -18,6 +18,7 @@ from google.rpc import error_details_pb2
 from optix.common.v1 import instrument_pb2
 from optix.marketdata.v1 import marketdata_service_pb2 as pb
 from optix.marketdata.v1 import option_chain_pb2, price_history_pb2, quote_pb2
+from optix_server.infra.auth.config import AuthSettings
 from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.pricing import bsm_greeks, bsm_price
 from tests.marketdata.harness import (
@@ -405,6 +406,26 @@ async def test_shutdown_ends_streams_with_unavailable(tmp_path: Path) -> None:
             while True:
                 await call.read()
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_stream_ends_when_its_access_token_expires(tmp_path: Path) -> None:
+    # No leeway, so the stream may run only the token's two seconds, not seconds more.
+    async with marketdata_server(
+        tmp_path, auth=AuthSettings(leeway=timedelta(0)), token_ttl=timedelta(seconds=2)
+    ) as md:
+        call = md.stub.StreamQuotes(pb.StreamQuotesRequest(symbols=["AAPL"]), metadata=md.metadata)
+        first = await call.read()
+        assert isinstance(first, pb.StreamQuotesResponse) and first.HasField("quotes")
+        # The guard only turns "never ends" into a failure instead of a hang.
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            async with asyncio.timeout(30):
+                while True:
+                    await call.read()
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "reconnect with a fresh token" in (info.value.details() or "")
+    reason = error_details_pb2.ErrorInfo()
+    assert any(d.Unpack(reason) for d in rpc_status(info.value).details)
+    assert reason.reason == "TOKEN_EXPIRED"
 
 
 async def test_provider_failure_is_unavailable(tmp_path: Path) -> None:

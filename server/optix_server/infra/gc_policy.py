@@ -3,10 +3,11 @@
 Measured on quote fan-out (tests/bench/bench_stream.py, 1,000 streams): with CPython's default
 thresholds the collector runs hundreds of times a second on the short-lived objects of each
 write, and its full collections walk the whole start-up heap (modules, protobuf descriptors,
-SQLAlchemy metadata, pricing tables) — pauses that land inside a fan-out burst (p99
-tick-to-client latency ~140 ms with the defaults, ~50 ms with this policy). Freezing the start-up heap keeps full collections to what was
-allocated since, and a larger young generation turns many tiny collections into few short ones.
-Reference cycles are still collected.
+SQLAlchemy metadata, pricing tables): pauses that land inside a fan-out burst (p99
+tick-to-client latency ~140 ms with the defaults, ~50 ms with this policy). Freezing the
+start-up heap keeps full collections to what was allocated since, and a larger young
+generation turns many tiny collections into few short ones. Reference cycles are still
+collected.
 """
 
 from __future__ import annotations

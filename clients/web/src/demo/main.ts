@@ -45,19 +45,32 @@ class QuoteBoard {
     $("quotes").replaceChildren();
     this.rows.clear();
     $("stream-state").textContent = "connecting";
-    try {
-      const stream = this.clients.marketdata.streamQuotes({ symbols }, { signal: abort.signal });
-      for await (const message of stream) {
-        $("stream-state").textContent = "live";
-        if (message.payload.case === "quotes") {
-          for (const quote of message.payload.value.quotes) this.render(quote);
+    // A stream ends UNAVAILABLE when the server restarts and UNAUTHENTICATED when its access
+    // token expires: reconnect (the session refreshes the token first), backing off on failures.
+    for (let failures = 0; !abort.signal.aborted; ) {
+      try {
+        const stream = this.clients.marketdata.streamQuotes({ symbols }, { signal: abort.signal });
+        for await (const message of stream) {
+          failures = 0;
+          $("stream-state").textContent = "live";
+          if (message.payload.case === "quotes") {
+            for (const quote of message.payload.value.quotes) this.render(quote);
+          }
         }
+        $("stream-state").textContent = "ended";
+        return;
+      } catch (error) {
+        if (abort.signal.aborted) return;
+        const code = ConnectError.from(error).code;
+        if ((code !== Code.Unavailable && code !== Code.Unauthenticated) || failures >= 5) {
+          $("stream-state").textContent = "error";
+          status(describe(error));
+          return;
+        }
+        $("stream-state").textContent = "reconnecting";
+        await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** failures));
+        failures += 1;
       }
-      $("stream-state").textContent = "ended";
-    } catch (error) {
-      if (abort.signal.aborted) return;
-      $("stream-state").textContent = "error";
-      status(describe(error));
     }
   }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
@@ -23,6 +24,10 @@ PUBLIC_SERVICE_PREFIXES: tuple[str, ...] = (
     "/grpc.reflection.v1.ServerReflection/",
 )
 _BEARER = "bearer "
+_TOKEN_EXPIRED = Unauthenticated(
+    "the access token expired during the stream; reconnect with a fresh token",
+    reason="TOKEN_EXPIRED",
+)
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
@@ -80,7 +85,7 @@ class AuthInterceptor(aio.ServerInterceptor):
         if await self._session_ended(principal):
             ended = Unauthenticated("the session has ended; sign in again", reason="SESSION_ENDED")
             return _wrap(handler, None, ended)
-        return _wrap(handler, principal, None)
+        return _wrap(handler, principal, None, self._authority.seconds_left(principal))
 
     async def _session_ended(self, principal: Principal) -> bool:
         # Logout, password change and refresh-token reuse end a session at once, not only when
@@ -118,10 +123,14 @@ def _wrap_unary(
 
 
 def _wrap_streaming(
-    behavior: Behaviour, principal: Principal | None, error: Unauthenticated | None
+    behavior: Behaviour,
+    principal: Principal | None,
+    error: Unauthenticated | None,
+    seconds_left: float | None,
 ) -> Behaviour:
     if inspect.isasyncgenfunction(behavior):
-
+        # A generator's items are written by grpc between our resumptions, where no deadline of
+        # ours can end the call cleanly: its token is checked at the start only.
         async def generator(
             request: Any, context: aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
@@ -132,13 +141,37 @@ def _wrap_streaming(
                     yield item
 
         return generator
-    return _wrap_unary(behavior, principal, error)
+    if seconds_left is None:
+        return _wrap_unary(behavior, principal, error)
+
+    async def stream(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+        # A stream outlives the check at its start: it ends when its token expires, so a
+        # client cannot keep reading on an access token it could no longer use for a new call.
+        if error is not None:
+            await _reject(context, error)
+        with principal_scope(principal):
+            try:
+                async with asyncio.timeout(seconds_left) as deadline:
+                    return await behavior(request, context)
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+        await _reject(context, _TOKEN_EXPIRED)
+
+    return stream
 
 
-def _wrap(handler: Handler, principal: Principal | None, error: Unauthenticated | None) -> Handler:
+def _wrap(
+    handler: Handler,
+    principal: Principal | None,
+    error: Unauthenticated | None,
+    seconds_left: float | None = None,
+) -> Handler:
     return rewrap_handler(
         handler,
-        lambda behavior, streaming: (_wrap_streaming if streaming else _wrap_unary)(
-            behavior, principal, error
+        lambda behavior, streaming: (
+            _wrap_streaming(behavior, principal, error, seconds_left)
+            if streaming
+            else _wrap_unary(behavior, principal, error)
         ),
     )

@@ -29,6 +29,8 @@ class Principal:
     token_id: str
     # The refresh-token family (sign-in session) a user access token was issued for, if any.
     session_id: str = ""
+    # When the token stops being valid (its exp, epoch seconds); 0 when not from a token.
+    expires_at: float = 0.0
 
 
 # A ContextVar is the one sanctioned process-wide object here: each RPC runs in its own task, and

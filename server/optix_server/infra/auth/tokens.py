@@ -109,6 +109,14 @@ class TokenAuthority:
         self._verified.put(token, VerifiedToken(principal, expires_at, kid))
         return principal
 
+    def seconds_left(self, principal: Principal) -> float | None:
+        """How long the token behind `principal` is still accepted (leeway included), for calls
+        that outlive their start such as streams; None when it has no expiry."""
+        if principal.expires_at <= 0:
+            return None
+        leeway = self._settings.leeway.total_seconds()
+        return principal.expires_at + leeway - self._clock.now().timestamp()
+
     def _verify_fully(self, token: str) -> tuple[Principal, float, str]:
         if not token or len(token) > self._settings.max_token_bytes:
             raise _invalid()
@@ -164,8 +172,12 @@ class TokenAuthority:
         if kind is PrincipalKind.SERVICE:
             if not subject.startswith(_SERVICE_PREFIX):
                 raise _invalid()
-            return Principal(kind, subject[len(_SERVICE_PREFIX) :], token_id=jti)
+            return Principal(
+                kind, subject[len(_SERVICE_PREFIX) :], token_id=jti, expires_at=float(claims["exp"])
+            )
         session = claims.get("sid", "")
         if subject.startswith(_SERVICE_PREFIX) or not isinstance(session, str):
             raise _invalid()
-        return Principal(kind, subject, token_id=jti, session_id=session)
+        return Principal(
+            kind, subject, token_id=jti, session_id=session, expires_at=float(claims["exp"])
+        )
