@@ -85,6 +85,31 @@ async def test_cache_incr_counts_and_keeps_first_expiry(cache: Cache) -> None:
     assert remaining is not None and remaining <= 30
 
 
+async def test_cache_hold_has_one_holder_at_a_time(cache: Cache) -> None:
+    assert await cache.hold("owner", "a", ttl_seconds=30)
+    assert not await cache.hold("owner", "b", ttl_seconds=30)
+    assert await cache.hold("owner", "a", ttl_seconds=30)  # renewing is holding
+    await cache.let_go("owner", "b")  # not b's to end
+    assert not await cache.hold("owner", "b", ttl_seconds=30)
+    await cache.let_go("owner", "a")
+    assert await cache.hold("owner", "b", ttl_seconds=30)
+    remaining = await cache.ttl("owner")
+    assert remaining is not None and 0 < remaining <= 30
+
+
+async def test_concurrent_holds_have_one_winner(cache: Cache) -> None:
+    won = await asyncio.gather(*(cache.hold("race", f"r{i}", ttl_seconds=30) for i in range(20)))
+    assert sum(won) == 1
+
+
+async def test_an_expired_hold_is_free_again() -> None:
+    now = [1000.0]
+    cache = InMemoryCache(clock=lambda: now[0])
+    assert await cache.hold("owner", "a", ttl_seconds=5)
+    now[0] += 5.1
+    assert await cache.hold("owner", "b", ttl_seconds=5)
+
+
 async def test_in_memory_cache_expires_on_its_clock() -> None:
     now = [1000.0]
     cache = InMemoryCache(clock=lambda: now[0])

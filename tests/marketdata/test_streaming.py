@@ -19,7 +19,13 @@ from optix_server.marketdata.feed import FeedPublisher
 from optix_server.marketdata.models import DataSource, InstrumentType, Quote
 from optix_server.marketdata.providers.simulated import SimulatedProvider
 from optix_server.marketdata.providers.universe import SimulatedInstrument
-from optix_server.marketdata.streaming import QuoteHub, QuoteSubscription, Tick, quote_channel
+from optix_server.marketdata.streaming import (
+    QuoteHub,
+    QuoteSubscription,
+    Tick,
+    quote_channel,
+    tick_from_payload,
+)
 
 
 class CountingPubSub:
@@ -186,6 +192,49 @@ async def test_end_to_end_with_feed_owner_and_simulated_provider() -> None:
     finally:
         await hub.stop()
         await publisher.stop()
+
+
+async def test_replicas_elect_one_feed_owner_and_hand_over_when_it_stops() -> None:
+    # Two replicas on one cache and pub/sub (what Redis gives them): one ticks, and when it
+    # stops, the other takes over rather than the feed going quiet.
+    pubsub, cache = InMemoryPubSub(), InMemoryCache()
+    replicas = [
+        FeedPublisher(
+            SimulatedProvider(
+                [SimulatedInstrument("AAPL", 190.0, 0.3)],
+                seed=3,
+                tick_rate=50,
+                risk_free_rate=0.04,
+                dividend_yields={},
+            ),
+            pubsub,
+            cache,
+            lease_seconds=15,
+            cache_ttl=5,
+            owner_lease_seconds=0.3,
+        )
+        for _ in range(2)
+    ]
+    first, second = replicas
+    for replica in replicas:
+        await replica.start()
+        replica.demand(["AAPL"])
+    try:
+        assert first.owns_feed and not second.owns_feed
+        async with pubsub.subscribe(quote_channel("AAPL")) as ticks:
+            await asyncio.wait_for(anext(ticks), 10)
+            await first.stop()
+            assert not first.owns_feed
+            # Only the second replica can publish now; the guard turns a hang into a failure.
+            async with asyncio.timeout(10):
+                async for _ in ticks:
+                    if second.owns_feed:
+                        break
+            tick = tick_from_payload(await asyncio.wait_for(anext(ticks), 10))
+            assert tick.symbol == "AAPL"
+    finally:
+        for replica in replicas:
+            await replica.stop()
 
 
 class EndingPubSub(CountingPubSub):

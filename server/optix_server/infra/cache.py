@@ -37,6 +37,15 @@ class Cache(Protocol):
         """Seconds until `key` expires; None when absent or without expiry."""
         ...
 
+    async def hold(self, key: str, holder: str, ttl_seconds: float) -> bool:
+        """Atomically hold `key` for `holder` for `ttl_seconds`: True when it was free or
+        already `holder`'s (the hold is extended), False while someone else holds it."""
+        ...
+
+    async def let_go(self, key: str, holder: str) -> None:
+        """End `holder`'s hold on `key` now (nothing if another holder has it)."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...
@@ -107,6 +116,20 @@ class InMemoryCache:
             return None
         return max(0.0, item[1] - self._clock())
 
+    async def hold(self, key: str, holder: str, ttl_seconds: float) -> bool:
+        """Hold `key` for `holder` (see Cache.hold)."""
+        item = self._live(key)
+        if item is not None and item[0] != holder.encode():
+            return False
+        await self.set(key, holder.encode(), ttl_seconds)
+        return True
+
+    async def let_go(self, key: str, holder: str) -> None:
+        """End `holder`'s hold on `key` (see Cache.let_go)."""
+        item = self._live(key)
+        if item is not None and item[0] == holder.encode():
+            del self._data[key]
+
     async def close(self) -> None:
         """Nothing to release."""
         self._data.clear()
@@ -153,6 +176,30 @@ class RedisCache:
         ms: int = await self._redis.pttl(self._prefix + key)
         return None if ms < 0 else ms / 1000
 
+    async def hold(self, key: str, holder: str, ttl_seconds: float) -> bool:
+        """Hold `key` for `holder` (see Cache.hold): one atomic script, so two replicas can
+        never both believe they hold it."""
+        px = max(1, int(ttl_seconds * 1000))
+        held = await self._redis.eval(_HOLD, 1, self._prefix + key, holder, px)  # type: ignore[misc]
+        return bool(held)
+
+    async def let_go(self, key: str, holder: str) -> None:
+        """End `holder`'s hold on `key` (see Cache.let_go)."""
+        await self._redis.eval(_LET_GO, 1, self._prefix + key, holder)  # type: ignore[misc]
+
     async def close(self) -> None:
         """Close the Redis connection pool."""
         await self._redis.aclose()
+
+
+# KEYS[1] = key, ARGV[1] = holder, ARGV[2] = TTL in ms.
+_HOLD = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+_LET_GO = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""

@@ -122,9 +122,11 @@ class MarketDataSettings:
         default_factory=lambda: dict(DEFAULT_DIVIDEND_YIELDS)
     )
     quote_cache_ttl: float = 2.0
-    # Whether this process runs the provider's live feed and publishes ticks to pub/sub.
-    # With several replicas on one Redis, exactly one should own the feed.
+    # Whether this process may run the provider's live feed and publish ticks to pub/sub. The
+    # replicas that may elect one owner through a lease in the cache (Redis when shared); when
+    # the owner stops or vanishes, another takes over within feed_owner_lease_seconds.
     feed_owner: bool = True
+    feed_owner_lease_seconds: float = 10.0
     # Start of the simulated market. Replicas sharing seed, universe and epoch show the same
     # prices and sequences; None means "when the process started" (fine for one process).
     sim_epoch: datetime | None = None
@@ -170,6 +172,9 @@ class MarketDataSettings:
             dividend_yields=yields,
             quote_cache_ttl=env_float(env, "OPTIX_MARKETDATA_QUOTE_CACHE_TTL", 2.0, minimum=0.0),
             feed_owner=env_bool(env, "OPTIX_MARKETDATA_FEED_OWNER", True),
+            feed_owner_lease_seconds=env_float(
+                env, "OPTIX_MARKETDATA_FEED_OWNER_LEASE_SECONDS", 10.0, minimum=0.3
+            ),
             sim_epoch=parse_epoch(env.get("OPTIX_MARKETDATA_SIM_EPOCH", "")),
             max_stream_symbols=env_int(env, "OPTIX_MARKETDATA_MAX_STREAM_SYMBOLS", 500, minimum=1),
         )

@@ -1,10 +1,18 @@
 """The feed owner: runs the provider's live feed for every symbol some replica streams, and
-publishes each tick to the cache (fresh GetQuote) and to the symbol's pub/sub channel."""
+publishes each tick to the cache (fresh GetQuote) and to the symbol's pub/sub channel.
+
+Every replica allowed to own the feed runs a FeedPublisher; they elect one owner through a
+lease held in the cache (Redis when replicas share one), renewed every third of its length.
+Only the owner polls the provider, so replicas never multiply upstream requests (Schwab allows
+120 a minute); when it stops it lets the lease go, and when it vanishes the lease expires, so
+another replica takes over within one lease."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import uuid
 from collections.abc import Callable
 
 from optix_server.infra.cache import Cache
@@ -19,6 +27,7 @@ from optix_server.marketdata.streaming import DEMAND_CHANNEL, quote_channel
 log = get_logger(__name__)
 
 RESTART_DELAY = 1.0
+OWNER_KEY = "marketdata.feed-owner"
 
 
 class FeedPublisher:
@@ -32,6 +41,7 @@ class FeedPublisher:
         *,
         lease_seconds: float,
         cache_ttl: float,
+        owner_lease_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._provider = provider
@@ -46,23 +56,63 @@ class FeedPublisher:
         self.published = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
+        self._owner_id = uuid.uuid4().hex
+        self._owner_lease = owner_lease_seconds
+        self._feed: asyncio.Task[None] | None = None
+
+    @property
+    def owns_feed(self) -> bool:
+        """Whether this replica currently runs the feed."""
+        return self._feed is not None
 
     async def start(self) -> None:
-        """Listen for demand and run the provider's feed."""
+        """Listen for demand (even while another replica owns the feed, so a takeover knows
+        what to tick) and run the feed whenever this replica holds the ownership lease."""
         self._tasks = [
             asyncio.create_task(self._listen_demand(), name="marketdata-demand-listener"),
-            asyncio.create_task(self._run_feed(), name="marketdata-feed"),
             asyncio.create_task(self._expire_leases(), name="marketdata-leases"),
         ]
         async with asyncio.timeout(10):
             await self._listening.wait()
+        await self._contend()  # a lone replica starts its feed before start() returns
+        self._tasks.append(asyncio.create_task(self._hold_ownership(), name="marketdata-owner"))
 
     async def stop(self) -> None:
-        """Stop the feed."""
+        """Stop the feed and let the ownership go at once (another replica takes over)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._feed is not None:
+            await self._stop_feed()
+            with contextlib.suppress(Exception):  # unreachable: the lease expires on its own
+                await self._cache.let_go(OWNER_KEY, self._owner_id)
+
+    async def _hold_ownership(self) -> None:
+        while True:
+            await asyncio.sleep(self._owner_lease / 3)
+            await self._contend()
+
+    async def _contend(self) -> None:
+        try:
+            owner = await self._cache.hold(OWNER_KEY, self._owner_id, self._owner_lease)
+        except Exception as exc:
+            # Unable to renew, another replica may take over once the lease runs out: stop
+            # rather than risk two feeds.
+            log.warning("could not renew the market data feed lease", error=str(exc))
+            owner = False
+        if owner and self._feed is None:
+            log.info("this replica now runs the market data feed")
+            self._feed = asyncio.create_task(self._run_feed(), name="marketdata-feed")
+        elif not owner and self._feed is not None:
+            log.info("another replica runs the market data feed")
+            await self._stop_feed()
+
+    async def _stop_feed(self) -> None:
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.cancel()
+            await asyncio.gather(feed, return_exceptions=True)
 
     def demand(self, symbols: list[str]) -> None:
         """Renew the lease of `symbols` (starting their upstream subscription if new)."""

@@ -65,6 +65,7 @@ def create_module(deps: Dependencies) -> ServiceModule:
             deps.cache,
             lease_seconds=settings.demand_lease_seconds,
             cache_ttl=settings.quote_cache_ttl,
+            owner_lease_seconds=settings.feed_owner_lease_seconds,
         )
         if settings.feed_owner
         else None
