@@ -18,6 +18,7 @@ from optix_server.infra.auth.factory import (
     build_session_revocations,
     build_token_authority,
 )
+from optix_server.infra.auth.session_watch import SessionWatch
 from optix_server.infra.cache import Cache, InMemoryCache, RedisCache
 from optix_server.infra.db import Database
 from optix_server.infra.gc_policy import apply_gc_policy
@@ -71,10 +72,13 @@ class OptixServer:
         self.health = health.aio.HealthServicer()
         # Authentication sits inside error mapping and guards every hosted service, whether or
         # not the user service runs in this process.
+        # Ends open streams of a session that ends (logout etc.), whichever replica ended it.
+        self.session_watch = SessionWatch(deps.pubsub)
         auth = build_auth_interceptor(
             deps.tokens,
             (method for module in self.modules for method in module.public_methods),
             build_session_revocations(deps.settings, deps.cache),
+            self.session_watch,
         )
         interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor(), auth]
         for module in self.modules:
@@ -118,6 +122,7 @@ class OptixServer:
             self.port = 0
         if self.port == 0:
             raise OSError(f"cannot listen on {address}: address in use or not available")
+        await self.session_watch.start()
         await self.server.start()
         for module in self.modules:
             if module.on_start is not None:
@@ -143,6 +148,7 @@ class OptixServer:
         await self.health.enter_graceful_shutdown()
         self.deps.lifecycle.begin_shutdown()
         await self.server.stop(grace)
+        await self.session_watch.stop()
         for module in reversed(self.modules):
             if module.on_stop is not None:
                 try:

@@ -49,7 +49,7 @@ def create_module(deps: Dependencies, *, settings: UserSettings | None = None) -
         )
     )
     repository = UserRepository(deps.database)
-    revocations = build_session_revocations(deps.settings, deps.cache)
+    revocations = build_session_revocations(deps.settings, deps.cache, deps.pubsub)
     service = UserService(
         repository=repository,
         hasher=hasher,

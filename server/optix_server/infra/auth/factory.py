@@ -8,8 +8,10 @@ from optix_server.infra.auth.clock import Clock, SystemClock
 from optix_server.infra.auth.interceptor import AuthInterceptor
 from optix_server.infra.auth.keys import load_keyring
 from optix_server.infra.auth.revocation import SessionRevocations
+from optix_server.infra.auth.session_watch import SessionWatch
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.cache import Cache
+from optix_server.infra.pubsub import PubSub
 from optix_server.infra.settings import Settings
 
 
@@ -20,17 +22,24 @@ def build_token_authority(settings: Settings, clock: Clock | None = None) -> Tok
     return TokenAuthority(keyring, settings.auth, clock)
 
 
-def build_session_revocations(settings: Settings, cache: Cache) -> SessionRevocations:
-    """The deny-list of ended sessions, kept in the shared cache."""
-    return SessionRevocations(cache, settings.auth.max_token_lifetime)
+def build_session_revocations(
+    settings: Settings, cache: Cache, pubsub: PubSub | None = None
+) -> SessionRevocations:
+    """The deny-list of ended sessions, kept in the shared cache; endings are announced on
+    `pubsub` so every replica's SessionWatch ends the session's open streams."""
+    return SessionRevocations(cache, settings.auth.max_token_lifetime, pubsub)
 
 
 def build_auth_interceptor(
     authority: TokenAuthority,
     public_methods: Iterable[str],
     revocations: SessionRevocations | None = None,
+    session_watch: SessionWatch | None = None,
 ) -> AuthInterceptor:
     """The interceptor guarding every RPC except `public_methods`, health and reflection."""
     return AuthInterceptor(
-        authority, public_methods=frozenset(public_methods), revocations=revocations
+        authority,
+        public_methods=frozenset(public_methods),
+        revocations=revocations,
+        session_watch=session_watch,
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
@@ -12,6 +13,7 @@ from grpc import aio
 
 from optix_server.infra.auth.principal import Principal, principal_scope
 from optix_server.infra.auth.revocation import SessionRevocations
+from optix_server.infra.auth.session_watch import SessionWatch
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.errors import Unauthenticated
 from optix_server.infra.grpc_errors import to_grpc_status, to_rpc_status
@@ -28,6 +30,7 @@ _TOKEN_EXPIRED = Unauthenticated(
     "the access token expired during the stream; reconnect with a fresh token",
     reason="TOKEN_EXPIRED",
 )
+_SESSION_ENDED = Unauthenticated("the session has ended; sign in again", reason="SESSION_ENDED")
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
@@ -52,8 +55,10 @@ class AuthInterceptor(aio.ServerInterceptor):
         public_methods: frozenset[str] = frozenset(),
         public_prefixes: tuple[str, ...] = PUBLIC_SERVICE_PREFIXES,
         revocations: SessionRevocations | None = None,
+        session_watch: SessionWatch | None = None,
     ) -> None:
         self._authority = authority
+        self._session_watch = session_watch
         self._public_methods = public_methods
         self._public_prefixes = public_prefixes
         self._revocations = revocations
@@ -83,9 +88,11 @@ class AuthInterceptor(aio.ServerInterceptor):
         except Unauthenticated as exc:
             return _wrap(handler, None, exc)
         if await self._session_ended(principal):
-            ended = Unauthenticated("the session has ended; sign in again", reason="SESSION_ENDED")
-            return _wrap(handler, None, ended)
-        return _wrap(handler, principal, None, self._authority.seconds_left(principal))
+            return _wrap(handler, None, _SESSION_ENDED)
+        ending = _StreamEnding(
+            self._authority.seconds_left(principal), principal, self._session_watch
+        )
+        return _wrap(handler, principal, None, ending)
 
     async def _session_ended(self, principal: Principal) -> bool:
         # Logout, password change and refresh-token reuse end a session at once, not only when
@@ -122,15 +129,59 @@ def _wrap_unary(
     return unary
 
 
+class _StreamEnding:
+    """When a stream must end although its handler would go on: its token expires, or its
+    sign-in session ends (logout, password change, refresh-token reuse) on any replica."""
+
+    def __init__(
+        self, seconds_left: float | None, principal: Principal, watch: SessionWatch | None
+    ) -> None:
+        self.seconds_left = seconds_left
+        self.session_id = principal.session_id if watch is not None else ""
+        self.watch = watch
+
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[list[Unauthenticated]]:
+        """For the duration of the block, cancel the current task at the first ending and
+        record why in the yielded list (empty while the stream may go on)."""
+        task = asyncio.current_task()
+        assert task is not None
+        why: list[Unauthenticated] = []
+
+        def end(error: Unauthenticated) -> None:
+            if not why:
+                why.append(error)
+                task.cancel()
+
+        loop = asyncio.get_running_loop()
+        timer = (
+            loop.call_later(max(self.seconds_left, 0.0), end, _TOKEN_EXPIRED)
+            if self.seconds_left is not None
+            else None
+        )
+        unwatch = (
+            self.watch.watch(self.session_id, lambda: end(_SESSION_ENDED))
+            if self.watch is not None and self.session_id
+            else None
+        )
+        try:
+            yield why
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if unwatch is not None:
+                unwatch()
+
+
 def _wrap_streaming(
     behavior: Behaviour,
     principal: Principal | None,
     error: Unauthenticated | None,
-    seconds_left: float | None,
+    ending: _StreamEnding | None,
 ) -> Behaviour:
     if inspect.isasyncgenfunction(behavior):
-        # A generator's items are written by grpc between our resumptions, where no deadline of
-        # ours can end the call cleanly: its token is checked at the start only.
+        # A generator's items are written by grpc between our resumptions, where we cannot end
+        # the call cleanly: its token is checked at the start only.
         async def generator(
             request: Any, context: aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
@@ -141,22 +192,24 @@ def _wrap_streaming(
                     yield item
 
         return generator
-    if seconds_left is None:
+    if ending is None:
         return _wrap_unary(behavior, principal, error)
 
     async def stream(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-        # A stream outlives the check at its start: it ends when its token expires, so a
-        # client cannot keep reading on an access token it could no longer use for a new call.
+        # A stream outlives the checks at its start: it ends when its token expires or its
+        # session ends, so a client cannot keep reading on access it would no longer get.
         if error is not None:
             await _reject(context, error)
-        with principal_scope(principal):
+        with principal_scope(principal), ending.armed() as why:
             try:
-                async with asyncio.timeout(seconds_left) as deadline:
-                    return await behavior(request, context)
-            except TimeoutError:
-                if not deadline.expired():
-                    raise
-        await _reject(context, _TOKEN_EXPIRED)
+                return await behavior(request, context)
+            except asyncio.CancelledError:
+                if not why:
+                    raise  # the client went away, or the server is stopping
+                current = asyncio.current_task()
+                assert current is not None
+                current.uncancel()
+        await _reject(context, why[0])
 
     return stream
 
@@ -165,12 +218,12 @@ def _wrap(
     handler: Handler,
     principal: Principal | None,
     error: Unauthenticated | None,
-    seconds_left: float | None = None,
+    ending: _StreamEnding | None = None,
 ) -> Handler:
     return rewrap_handler(
         handler,
         lambda behavior, streaming: (
-            _wrap_streaming(behavior, principal, error, seconds_left)
+            _wrap_streaming(behavior, principal, error, ending)
             if streaming
             else _wrap_unary(behavior, principal, error)
         ),

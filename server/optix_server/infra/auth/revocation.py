@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Protocol
 
+from optix_server.infra.auth.session_watch import SESSION_ENDED_CHANNEL
+
 _PREFIX = "auth:revoked-session:"
 
 
@@ -20,6 +22,14 @@ class _Store(Protocol):
         ...
 
 
+class _Announcer(Protocol):
+    """The part of infra.pubsub.PubSub needed here."""
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        """Send `payload` to every subscriber of `channel`."""
+        ...
+
+
 class SessionRevocations:
     """A deny-list of session ids (token families) in the shared cache.
 
@@ -27,14 +37,19 @@ class SessionRevocations:
     configured every replica sees it.
     """
 
-    def __init__(self, store: _Store, max_token_lifetime: timedelta) -> None:
+    def __init__(
+        self, store: _Store, max_token_lifetime: timedelta, announcer: _Announcer | None = None
+    ) -> None:
         self._store = store
+        self._announcer = announcer
         # Plus a minute for clock skew between replicas.
         self._ttl = (max_token_lifetime + timedelta(minutes=1)).total_seconds()
 
     async def revoke(self, session_id: str) -> None:
-        """Refuse access tokens of `session_id` from now on."""
+        """Refuse access tokens of `session_id` from now on, and end its open streams."""
         await self._store.set(_PREFIX + session_id, b"1", ttl_seconds=self._ttl)
+        if self._announcer is not None:
+            await self._announcer.publish(SESSION_ENDED_CHANNEL, session_id.encode())
 
     async def is_revoked(self, session_id: str) -> bool:
         """Whether `session_id` was ended."""
