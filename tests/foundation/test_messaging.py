@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from redis.asyncio import Redis
 
 from optix_server.infra.cache import Cache, InMemoryCache, RedisCache
-from optix_server.infra.pubsub import InMemoryPubSub, PubSub, RedisPubSub
+from optix_server.infra.pubsub import (
+    InMemoryPubSub,
+    PubSub,
+    RedisPubSub,
+    listen_resubscribing,
+)
 from tests.support.backends import redis_namespace
 
 
@@ -169,3 +175,40 @@ async def test_redis_pubsub_uses_one_connection_for_every_channel() -> None:
         finally:
             await bus.close()
             await admin.aclose()
+
+
+class FlakyPubSub:
+    """An in-process pub/sub whose first subscription fails, like Redis restarting."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryPubSub()
+        self.attempts = 0
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        await self.inner.publish(channel, payload)
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise ConnectionError("connection reset")
+        return self.inner.subscribe(channel)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_a_listener_resubscribes_after_a_failure() -> None:
+    bus = FlakyPubSub()
+    received: asyncio.Queue[bytes] = asyncio.Queue()
+    subscribed = asyncio.Event()
+    listener = asyncio.create_task(
+        listen_resubscribing(bus, "c", received.put_nowait, subscribed, retry_delay=0)
+    )
+    try:
+        await asyncio.wait_for(subscribed.wait(), 5)
+        await bus.publish("c", b"after the failure")
+        assert await asyncio.wait_for(received.get(), 5) == b"after the failure"
+        assert bus.attempts == 2
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)

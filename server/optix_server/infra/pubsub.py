@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
@@ -212,3 +212,27 @@ class RedisPubSub:
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._redis.aclose()
+
+
+async def listen_resubscribing(
+    pubsub: PubSub,
+    channel: str,
+    on_message: Callable[[bytes], None],
+    subscribed: asyncio.Event,
+    *,
+    retry_delay: float = 1.0,
+) -> None:
+    """Hand every message of `channel` to `on_message` until cancelled, setting `subscribed`
+    once listening; after a failure (Redis restarting, say) it subscribes again rather than
+    leaving its listener deaf for good."""
+    while True:
+        try:
+            async with pubsub.subscribe(channel) as messages:
+                subscribed.set()
+                async for payload in messages:
+                    on_message(payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("subscription failed; resubscribing", channel=channel, error=str(exc))
+        await asyncio.sleep(retry_delay)

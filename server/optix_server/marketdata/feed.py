@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from optix_server.infra.cache import Cache
 from optix_server.infra.logging import get_logger
-from optix_server.infra.pubsub import PubSub
+from optix_server.infra.pubsub import PubSub, listen_resubscribing
 from optix_server.marketdata.convert import encode_quote
 from optix_server.marketdata.models import Quote
 from optix_server.marketdata.providers.base import MarketDataProvider
@@ -123,17 +123,13 @@ class FeedPublisher:
 
     async def _listen_demand(self) -> None:
         # Resubscribes after a failure: without demand the feed would starve for good.
-        while True:
-            try:
-                async with self._pubsub.subscribe(DEMAND_CHANNEL) as messages:
-                    self._listening.set()
-                    async for payload in messages:
-                        self.demand([s for s in payload.decode().split("\n") if s])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("demand subscription failed; resubscribing", error=str(exc))
-            await asyncio.sleep(RESTART_DELAY)
+        await listen_resubscribing(
+            self._pubsub,
+            DEMAND_CHANNEL,
+            lambda payload: self.demand([s for s in payload.decode().split("\n") if s]),
+            self._listening,
+            retry_delay=RESTART_DELAY,
+        )
 
     async def _expire_leases(self) -> None:
         while True:

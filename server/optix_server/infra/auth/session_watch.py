@@ -6,13 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from optix_server.infra.logging import get_logger
-from optix_server.infra.pubsub import PubSub
-
-log = get_logger(__name__)
+from optix_server.infra.pubsub import PubSub, listen_resubscribing
 
 SESSION_ENDED_CHANNEL = "auth.sessions.ended"
-_RESUBSCRIBE_DELAY = 1.0
 
 
 class SessionWatch:
@@ -51,15 +47,10 @@ class SessionWatch:
 
     async def _listen(self) -> None:
         # Resubscribes after a failure: missing endings would leave revoked streams running.
-        while True:
-            try:
-                async with self._pubsub.subscribe(SESSION_ENDED_CHANNEL) as endings:
-                    self._listening.set()
-                    async for payload in endings:
-                        for on_end in list(self._watchers.get(payload.decode(), ())):
-                            on_end()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("session-ending subscription failed; resubscribing", error=str(exc))
-            await asyncio.sleep(_RESUBSCRIBE_DELAY)
+        await listen_resubscribing(
+            self._pubsub, SESSION_ENDED_CHANNEL, self._ended, self._listening
+        )
+
+    def _ended(self, payload: bytes) -> None:
+        for on_end in list(self._watchers.get(payload.decode(), ())):
+            on_end()
