@@ -139,6 +139,7 @@ async def _serve_bare(conn: Connection) -> None:
     writes one pre-encoded 10-quote message per tick to every open stream."""
     from google.protobuf.timestamp_pb2 import Timestamp
 
+    from optix.common.v1 import instrument_pb2
     from optix.marketdata.v1 import quote_pb2
 
     published: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -162,8 +163,28 @@ async def _serve_bare(conn: Connection) -> None:
             stamp.FromNanoseconds(int(scheduled * 1e9))
             batch = pb.StreamQuotesResponse()
             for symbol in SYMBOLS:
+                # Every field a simulated quote carries, so both servers write as many bytes.
                 batch.quotes.quotes.append(
-                    quote_pb2.Quote(symbol=symbol, sequence=sequence, quote_time=stamp, last=1.0)
+                    quote_pb2.Quote(
+                        symbol=symbol,
+                        instrument_type=instrument_pb2.INSTRUMENT_TYPE_EQUITY,
+                        bid=189.99,
+                        ask=190.01,
+                        last=190.0,
+                        mark=190.0,
+                        bid_size=300,
+                        ask_size=400,
+                        volume=1_234_500 + sequence * 100,
+                        open=188.5,
+                        high=191.25,
+                        low=187.75,
+                        previous_close=188.0,
+                        change=2.0,
+                        change_percent=1.06,
+                        quote_time=stamp,
+                        source=quote_pb2.DATA_SOURCE_SIMULATED,
+                        sequence=sequence,
+                    )
                 )
                 published[symbol].append((sequence, now))
             done, holder[0] = holder[0], asyncio.get_running_loop().create_future()
