@@ -36,8 +36,10 @@ class GreeksArrays:
     @classmethod
     def from_rows(cls, rows: FloatArray, shape: tuple[int, ...]) -> GreeksArrays:
         """From a (5, n) array of delta, gamma, theta, vega and rho rows."""
-        delta, gamma, theta, vega, rho = (row.reshape(shape) for row in rows)
-        return cls(delta=delta, gamma=gamma, theta=theta, vega=vega, rho=rho)
+        g = rows.reshape((5, *shape))
+        # g[i, ...] rather than iterating g: a view of the row even for scalar inputs (shape
+        # ()), where iteration would give numpy scalars instead of 0-d arrays.
+        return cls(delta=g[0, ...], gamma=g[1, ...], theta=g[2, ...], vega=g[3, ...], rho=g[4, ...])
 
 
 def flat_inputs(

@@ -52,7 +52,7 @@ def analyze_chain(
     status = np.empty(n, dtype=np.int8)
     greeks = np.empty((5, n))
     itm = np.empty(n, dtype=np.bool_)
-    iv_kernels.chain_loop(
+    unsolved = iv_kernels.chain_loop(
         float(spot),
         float(rate),
         float(dividend_yield),
@@ -71,13 +71,14 @@ def analyze_chain(
         greeks,
         itm,
     )
-    for j in np.flatnonzero(status == IVStatus.NOT_CONVERGED):
-        found = brent_fallback(
-            mark[j], spot, k[j], tt[j], rate, dividend_yield, bool(call[j]), tolerance
-        )
-        error[j] = found.relative_error
-        if found.greeks is not None:
-            sigma[j], status[j], greeks[:, j] = found.sigma, IVStatus.OK, found.greeks
+    if unsolved:
+        for j in np.flatnonzero(status == IVStatus.NOT_CONVERGED):
+            found = brent_fallback(
+                mark[j], spot, k[j], tt[j], rate, dividend_yield, bool(call[j]), tolerance
+            )
+            error[j] = found.relative_error
+            if found.greeks is not None:
+                sigma[j], status[j], greeks[:, j] = found.sigma, IVStatus.OK, found.greeks
     return ChainAnalytics(
         mark=mark.reshape(shape),
         implied_volatility=sigma.reshape(shape),

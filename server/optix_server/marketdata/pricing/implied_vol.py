@@ -88,7 +88,7 @@ def solve(
     sigma, error = np.empty(n), np.empty(n)
     status = np.empty(n, dtype=np.int8)
     greeks = np.empty((5, n))
-    iterations = iv_kernels.solve_loop(
+    iterations, unsolved = iv_kernels.solve_loop(
         p,
         s,
         k,
@@ -105,11 +105,12 @@ def solve(
         error,
         greeks,
     )
-    for j in np.flatnonzero(status == IVStatus.NOT_CONVERGED):
-        found = brent_fallback(p[j], s[j], k[j], tt[j], r[j], q[j], bool(call[j]), tolerance)
-        error[j] = found.relative_error
-        if found.greeks is not None:
-            sigma[j], status[j], greeks[:, j] = found.sigma, IVStatus.OK, found.greeks
+    if unsolved:
+        for j in np.flatnonzero(status == IVStatus.NOT_CONVERGED):
+            found = brent_fallback(p[j], s[j], k[j], tt[j], r[j], q[j], bool(call[j]), tolerance)
+            error[j] = found.relative_error
+            if found.greeks is not None:
+                sigma[j], status[j], greeks[:, j] = found.sigma, IVStatus.OK, found.greeks
     result = ImpliedVolResult(
         sigma=sigma.reshape(shape),
         status=status.reshape(shape),

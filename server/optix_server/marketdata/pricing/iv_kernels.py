@@ -244,11 +244,13 @@ def solve_loop(
     status_out: Any,
     error_out: Any,
     greeks_out: Any,
-) -> int:
+) -> tuple[int, int]:
     """Implied volatility, status, relative price error and Greeks of every contract (flat
     arrays of one length, any mix of underlyings); returns the most evaluations any contract
-    needed. Outputs of unsolved contracts are NaN."""
+    needed and how many are NOT_CONVERGED (for the caller's fallback, which then needs no
+    scan of the statuses in the usual case of none). Outputs of unsolved contracts are NaN."""
     most = 0
+    unsolved = 0
     for j in range(price.size):
         sqrt_t, dq, dr = _expiry_terms(t[j], r[j], q[j])
         ctx = _context(s[j], k[j], sqrt_t, dq, dr)
@@ -260,6 +262,7 @@ def solve_loop(
                 price[j], s[j], k[j], t[j], r[j], q[j], call[j], ctx, v, tolerance, max_iterations
             )
             most = max(most, evaluations)
+            unsolved += status == _NOT_CONVERGED
         status_out[j], sigma_out[j], error_out[j] = status, sigma, error
         sign = 1.0 if call[j] else -1.0
         store_greeks(
@@ -279,7 +282,7 @@ def solve_loop(
             n1,
             n2,
         )
-    return most
+    return most, unsolved
 
 
 @compiled
@@ -301,16 +304,17 @@ def chain_loop(
     error_out: Any,
     greeks_out: Any,
     itm_out: Any,
-) -> None:
+) -> int:
     """A chain off one underlying: each contract's mark (mid of bid and ask, or last without
     an ask), implied volatility at the mark (0 where not found), status, error, Greeks (NaN
-    where not found) and whether it is in the money.
+    where not found) and whether it is in the money; returns how many are NOT_CONVERGED.
 
     Chains come sorted by expiration and strike, so an expiration's terms and a strike's
-    context are computed once and shared with the neighbours. Two passes rather than one
+    context are computed once and shared with the neighbours. Three passes rather than one
     loop: each contract's steps are one long chain of dependent operations, and shorter loop
     bodies let the processor overlap neighbouring contracts (measured: ~1.2x faster)."""
     n = strike.size
+    unsolved = 0
     # Pass 1: statuses and tabulated starts; pass 2: one Halley step each; pass 3: the check
     # on the option's own price, the Greeks.
     z, e, target, lt, stop, v = np.empty((6, n))
@@ -341,6 +345,7 @@ def chain_loop(
                 mark_out[j], spot, kj, tj, rate, dividend_yield, call[j], ctx, v[j], tolerance, 50
             )
             status_out[j] = status
+            unsolved += status == _NOT_CONVERGED
         error_out[j] = error
         sigma_out[j] = sigma if status_out[j] == _OK else 0.0
         sign = 1.0 if call[j] else -1.0
@@ -361,3 +366,4 @@ def chain_loop(
             n1,
             n2,
         )
+    return unsolved
