@@ -33,12 +33,17 @@ def fake(clock: FakeClock) -> Iterator[FakeServer]:
         yield running
 
 
+def _signed_in_client(fake: FakeServer, clock: FakeClock) -> SyncOptixClient:
+    """A sync client with a password and the test clock."""
+    options = ClientOptions(clock=clock, default_timeout=5.0)
+    creds = PasswordCredentials("ada@example.com", PASSWORD)
+    return SyncOptixClient(fake.address, credentials=creds, options=options)
+
+
 def test_sync_client_signs_in_refreshes_once_and_raises_optix_error(
     fake: FakeServer, clock: FakeClock
 ) -> None:
-    options = ClientOptions(clock=clock, default_timeout=5.0)
-    creds = PasswordCredentials("ada@example.com", PASSWORD)
-    with SyncOptixClient(fake.address, credentials=creds, options=options) as client:
+    with _signed_in_client(fake, clock) as client:
         client.user.GetMe(user_service_pb2.GetMeRequest())
         clock.advance(timedelta(hours=1))
         with ThreadPoolExecutor(8) as pool:
@@ -69,9 +74,7 @@ def test_sync_retries_and_streams(fake: FakeServer) -> None:
 def test_sync_revoked_refresh_token_falls_back_to_password_login(
     fake: FakeServer, clock: FakeClock
 ) -> None:
-    options = ClientOptions(clock=clock, default_timeout=5.0)
-    creds = PasswordCredentials("ada@example.com", PASSWORD)
-    with SyncOptixClient(fake.address, credentials=creds, options=options) as client:
+    with _signed_in_client(fake, clock) as client:
         client.user.GetMe(user_service_pb2.GetMeRequest())
         fake.users.live_refresh.clear()
         clock.advance(timedelta(hours=1))

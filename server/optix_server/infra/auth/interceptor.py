@@ -89,8 +89,11 @@ class AuthInterceptor(aio.ServerInterceptor):
             return _wrap(handler, None, exc)
         if await self._session_ended(principal):
             return _wrap(handler, None, _SESSION_ENDED)
-        ending = _StreamEnding(
-            self._authority.seconds_left(principal), principal, self._session_watch
+        # Only streams outlive their start; unary calls need no ending armed.
+        ending = (
+            _StreamEnding(self._authority.seconds_left(principal), principal, self._session_watch)
+            if handler.response_streaming
+            else None
         )
         return _wrap(handler, principal, None, ending)
 

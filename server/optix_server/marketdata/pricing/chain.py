@@ -9,9 +9,8 @@ from numpy.typing import NDArray
 
 from optix_server.marketdata.pricing import iv_kernels
 from optix_server.marketdata.pricing.bsm import FloatArray, GreeksArrays
-from optix_server.marketdata.pricing.implied_vol import DEFAULT_TOLERANCE, brent_fallback
+from optix_server.marketdata.pricing.implied_vol import DEFAULT_TOLERANCE, finish_unconverged
 from optix_server.marketdata.pricing.iv_guess import guess_table
-from optix_server.marketdata.pricing.status import IVStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +71,20 @@ def analyze_chain(
         itm,
     )
     if unsolved:
-        for j in np.flatnonzero(status == IVStatus.NOT_CONVERGED):
-            found = brent_fallback(
-                mark[j], spot, k[j], tt[j], rate, dividend_yield, bool(call[j]), tolerance
-            )
-            error[j] = found.relative_error
-            if found.greeks is not None:
-                sigma[j], status[j], greeks[:, j] = found.sigma, IVStatus.OK, found.greeks
+        finish_unconverged(
+            mark,
+            float(spot),
+            k,
+            tt,
+            float(rate),
+            float(dividend_yield),
+            call,
+            tolerance,
+            sigma,
+            status,
+            error,
+            greeks,
+        )
     return ChainAnalytics(
         mark=mark.reshape(shape),
         implied_volatility=sigma.reshape(shape),

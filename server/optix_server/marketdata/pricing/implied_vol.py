@@ -106,11 +106,7 @@ def solve(
         greeks,
     )
     if unsolved:
-        for j in np.flatnonzero(status == IVStatus.NOT_CONVERGED):
-            found = brent_fallback(p[j], s[j], k[j], tt[j], r[j], q[j], bool(call[j]), tolerance)
-            error[j] = found.relative_error
-            if found.greeks is not None:
-                sigma[j], status[j], greeks[:, j] = found.sigma, IVStatus.OK, found.greeks
+        finish_unconverged(p, s, k, tt, r, q, call, tolerance, sigma, status, error, greeks)
     result = ImpliedVolResult(
         sigma=sigma.reshape(shape),
         status=status.reshape(shape),
@@ -118,6 +114,42 @@ def solve(
         iterations=int(iterations),
     )
     return result, GreeksArrays.from_rows(greeks, shape)
+
+
+def finish_unconverged(
+    price: FloatArray,
+    s: FloatArray | float,
+    k: FloatArray,
+    t: FloatArray,
+    r: FloatArray | float,
+    q: FloatArray | float,
+    call: NDArray[np.bool_],
+    tolerance: float,
+    sigma: FloatArray,
+    status: NDArray[np.int8],
+    error: FloatArray,
+    greeks: FloatArray,
+) -> None:
+    """Run brent_fallback on each contract the kernels left NOT_CONVERGED (rare) and write
+    what it finds into the kernels' outputs; spot, rate and yield may be per chain."""
+
+    def at(a: FloatArray | float, j: np.intp) -> float:
+        return a if isinstance(a, float) else float(a[j])
+
+    for j in np.flatnonzero(status == IVStatus.NOT_CONVERGED):
+        found = brent_fallback(
+            float(price[j]),
+            at(s, j),
+            float(k[j]),
+            float(t[j]),
+            at(r, j),
+            at(q, j),
+            bool(call[j]),
+            tolerance,
+        )
+        error[j] = found.relative_error
+        if found.greeks is not None:
+            sigma[j], status[j], greeks[:, j] = found.sigma, IVStatus.OK, found.greeks
 
 
 @dataclass(frozen=True, slots=True)
