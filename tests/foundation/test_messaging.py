@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 
 import pytest
@@ -81,6 +81,22 @@ async def test_cache_set_get_delete(cache: Cache) -> None:
     assert remaining is not None and 0 < remaining <= 60
     await cache.delete("k")
     assert await cache.get("k") is None
+
+
+async def test_publish_many_reaches_each_channel_in_order(pubsub: PubSub) -> None:
+    async with pubsub.subscribe("m.a") as on_a, pubsub.subscribe("m.b") as on_b:
+        await pubsub.publish_many([("m.a", b"a1"), ("m.b", b"b1"), ("m.a", b"a2")])
+        await pubsub.publish_many([])
+        assert [await asyncio.wait_for(anext(on_a), 5) for _ in range(2)] == [b"a1", b"a2"]
+        assert await asyncio.wait_for(anext(on_b), 5) == b"b1"
+
+
+async def test_cache_set_many_stores_every_key_with_its_expiry(cache: Cache) -> None:
+    await cache.set_many({"x": b"1", "y": b"2"}, ttl_seconds=60)
+    await cache.set_many({})
+    assert await cache.get_many(["x", "y"]) == [b"1", b"2"]
+    remaining = await cache.ttl("y")
+    assert remaining is not None and 0 < remaining <= 60
 
 
 async def test_cache_incr_counts_and_keeps_first_expiry(cache: Cache) -> None:
@@ -186,6 +202,9 @@ class FlakyPubSub:
 
     async def publish(self, channel: str, payload: bytes) -> None:
         await self.inner.publish(channel, payload)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        await self.inner.publish_many(messages)
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         self.attempts += 1

@@ -51,13 +51,18 @@ async def test_ticks_cross_processes_through_redis(
                 pb.StreamQuotesRequest(symbols=["NVDA", "QQQ"]), metadata=md.metadata
             )
             received: dict[str, list[int]] = {"NVDA": [], "QQQ": []}
+            carried: list[set[str]] = []
             async for message in call:
                 for q in message.quotes.quotes:
                     received[q.symbol].append(q.sequence)
+                carried.append({q.symbol for q in message.quotes.quotes})
                 # A snapshot, then live ticks: several per symbol prove the feed crosses over.
                 if all(len(seqs) >= 6 for seqs in received.values()):
                     break
             call.cancel()
+            # The owner publishes a tick of both symbols in one burst: once live, each
+            # message carries both (one write per stream per tick, not one per symbol).
+            assert all(symbols == {"NVDA", "QQQ"} for symbols in carried[-4:]), carried
             # The owner's ticks also refresh the shared quote cache this replica reads.
             for seqs in received.values():
                 assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)

@@ -38,6 +38,9 @@ class CountingPubSub:
     async def publish(self, channel: str, payload: bytes) -> None:
         await self.inner.publish(channel, payload)
 
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        await self.inner.publish_many(messages)
+
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         self.subscriptions[channel] += 1
         return self.inner.subscribe(channel)
@@ -166,15 +169,20 @@ async def test_heartbeat_when_idle_and_unavailable_on_shutdown() -> None:
     await hub.stop()
 
 
-async def test_end_to_end_with_feed_owner_and_simulated_provider() -> None:
-    pubsub, cache = InMemoryPubSub(), InMemoryCache()
-    provider = SimulatedProvider(
-        [SimulatedInstrument("AAPL", 190.0, 0.3)],
+def fast_simulated_provider(*symbols: str) -> SimulatedProvider:
+    """A simulated market of `symbols` ticking 50 times a second."""
+    return SimulatedProvider(
+        [SimulatedInstrument(s, 190.0, 0.3) for s in symbols],
         seed=3,
         tick_rate=50,
         risk_free_rate=0.04,
         dividend_yields={},
     )
+
+
+async def test_end_to_end_with_feed_owner_and_simulated_provider() -> None:
+    pubsub, cache = InMemoryPubSub(), InMemoryCache()
+    provider = fast_simulated_provider("AAPL")
     publisher = FeedPublisher(provider, pubsub, cache, lease_seconds=15, cache_ttl=5)
     await publisher.start()
     hub = QuoteHub(pubsub, no_snapshot, asyncio.Event())
@@ -194,19 +202,48 @@ async def test_end_to_end_with_feed_owner_and_simulated_provider() -> None:
         await publisher.stop()
 
 
+class BurstRecordingPubSub(CountingPubSub):
+    """Records the quote channels of every publish_many burst."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bursts: list[list[str]] = []
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        self.bursts.append([c for c, _ in messages if c.startswith(quote_channel(""))])
+        await super().publish_many(messages)
+
+
+async def test_a_tick_of_every_symbol_is_published_as_one_burst() -> None:
+    # Other replicas receive a tick of many symbols at once and send each stream one message
+    # for it, not one per symbol; the cache gets every quote too.
+    symbols = ["AAPL", "MSFT", "SPY"]
+    pubsub, cache = BurstRecordingPubSub(), InMemoryCache()
+    provider = fast_simulated_provider(*symbols)
+    publisher = FeedPublisher(provider, pubsub, cache, lease_seconds=15, cache_ttl=5)
+    await publisher.start()
+    try:
+        async with pubsub.subscribe(quote_channel("SPY")) as spy_ticks:
+            publisher.demand(symbols)
+            for _ in range(5):
+                await asyncio.wait_for(anext(spy_ticks), 10)
+        bursts = [b for b in pubsub.bursts if b]
+        assert len(bursts) >= 5
+        assert all(sorted(b) == sorted(quote_channel(s) for s in symbols) for b in bursts)
+        assert publisher.published == 3 * len(bursts)
+        for symbol in symbols:
+            assert await cache.get(f"marketdata:quote:{symbol}") is not None
+    finally:
+        await publisher.stop()
+
+
 async def test_replicas_elect_one_feed_owner_and_hand_over_when_it_stops() -> None:
     # Two replicas on one cache and pub/sub (what Redis gives them): one ticks, and when it
     # stops, the other takes over rather than the feed going quiet.
     pubsub, cache = InMemoryPubSub(), InMemoryCache()
     replicas = [
         FeedPublisher(
-            SimulatedProvider(
-                [SimulatedInstrument("AAPL", 190.0, 0.3)],
-                seed=3,
-                tick_rate=50,
-                risk_free_rate=0.04,
-                dividend_yields={},
-            ),
+            fast_simulated_provider("AAPL"),
             pubsub,
             cache,
             lease_seconds=15,

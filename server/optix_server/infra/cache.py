@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, cast
 
 from redis.asyncio import Redis
@@ -22,6 +22,10 @@ class Cache(Protocol):
 
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
         """Store `value` under `key`, expiring after `ttl_seconds` when given."""
+        ...
+
+    async def set_many(self, items: Mapping[str, bytes], ttl_seconds: float | None = None) -> None:
+        """Store every value of `items` under its key (one round trip where shared)."""
         ...
 
     async def delete(self, key: str) -> None:
@@ -94,6 +98,11 @@ class InMemoryCache:
         self._make_room()
         self._data[key] = (value, expires)
 
+    async def set_many(self, items: Mapping[str, bytes], ttl_seconds: float | None = None) -> None:
+        """Store every value of `items` under its key."""
+        for key, value in items.items():
+            await self.set(key, value, ttl_seconds)
+
     async def delete(self, key: str) -> None:
         """Remove `key` if present."""
         self._data.pop(key, None)
@@ -156,6 +165,16 @@ class RedisCache:
         """Store `value` under `key`, expiring after `ttl_seconds` when given."""
         px = None if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
         await self._redis.set(self._prefix + key, value, px=px)
+
+    async def set_many(self, items: Mapping[str, bytes], ttl_seconds: float | None = None) -> None:
+        """Store every value of `items` under its key in one pipelined round trip."""
+        if not items:
+            return
+        px = None if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, value in items.items():
+                pipe.set(self._prefix + key, value, px=px)
+            await pipe.execute()
 
     async def delete(self, key: str) -> None:
         """Remove `key` if present."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
@@ -25,6 +25,11 @@ class PubSub(Protocol):
 
     async def publish(self, channel: str, payload: bytes) -> None:
         """Send `payload` to every subscriber of `channel` (none is fine)."""
+        ...
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Send each (channel, payload) in order, together: subscribers receive them in one
+        burst (one round trip on Redis), so a tick of many symbols arrives as one."""
         ...
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
@@ -104,6 +109,11 @@ class InMemoryPubSub:
         """Send `payload` to every subscriber of `channel`."""
         self._fanout.deliver(channel, payload)
 
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Send each (channel, payload) in order."""
+        for channel, payload in messages:
+            self._fanout.deliver(channel, payload)
+
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
         """Subscribe to `channel` for the duration of the context."""
@@ -146,6 +156,15 @@ class RedisPubSub:
     async def publish(self, channel: str, payload: bytes) -> None:
         """Send `payload` to every subscriber of `channel` on any replica."""
         await self._redis.publish(self._prefix + channel, payload)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Send each (channel, payload) in order, pipelined in one round trip."""
+        if not messages:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, payload in messages:
+                pipe.publish(self._prefix + channel, payload)
+            await pipe.execute()
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:

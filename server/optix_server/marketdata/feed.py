@@ -59,6 +59,9 @@ class FeedPublisher:
         self._owner_id = uuid.uuid4().hex
         self._owner_lease = owner_lease_seconds
         self._feed: asyncio.Task[None] | None = None
+        # Encoded quotes waiting to be published, newest per symbol, and the task sending them.
+        self._outbox: dict[str, bytes] = {}
+        self._sender: asyncio.Task[None] | None = None
 
     @property
     def owns_feed(self) -> bool:
@@ -110,9 +113,12 @@ class FeedPublisher:
 
     async def _stop_feed(self) -> None:
         feed, self._feed = self._feed, None
-        if feed is not None:
-            feed.cancel()
-            await asyncio.gather(feed, return_exceptions=True)
+        sender, self._sender = self._sender, None
+        tasks = [t for t in (feed, sender) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._outbox.clear()
 
     def demand(self, symbols: list[str]) -> None:
         """Renew the lease of `symbols` (starting their upstream subscription if new)."""
@@ -141,11 +147,29 @@ class FeedPublisher:
                     self.symbols.discard(symbol)
 
     async def _publish(self, quote: Quote) -> None:
-        payload = encode_quote(quote)
-        if self._cache_ttl > 0:
-            await self._cache.set(quote_cache_key(quote.symbol), payload, self._cache_ttl)
-        await self._pubsub.publish(quote_channel(quote.symbol), payload)
-        self.published += 1
+        # The provider's sink: queue, don't wait. The quotes a provider pushes in one loop turn
+        # (a tick of every symbol) leave together, so other replicas receive a tick as one
+        # burst and send each stream one message for it; one round trip for all (not two a
+        # quote) also keeps the feed's timing off the network. A slow cache or bus makes the
+        # outbox conflate: it holds the newest quote per symbol, never more.
+        self._outbox[quote.symbol] = encode_quote(quote)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_outbox(), name="marketdata-publish")
+
+    async def _send_outbox(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, {}
+            try:
+                if self._cache_ttl > 0:
+                    await self._cache.set_many(
+                        {quote_cache_key(s): p for s, p in batch.items()}, self._cache_ttl
+                    )
+                await self._pubsub.publish_many([(quote_channel(s), p) for s, p in batch.items()])
+            except Exception as exc:
+                # The next tick supersedes these quotes: log, don't stop the feed.
+                log.warning("could not publish quotes", symbols=len(batch), error=str(exc))
+                continue
+            self.published += len(batch)
 
     async def _run_feed(self) -> None:
         # The feed survives upstream failures: log, wait, resubscribe.
