@@ -9,13 +9,17 @@ that timestamps raw messages and decodes nothing, so the load generator costs fa
 message than the server it measures; this process decodes its log afterwards. Latency is
 client receive time minus the quote's tick time (the scheduled time of the tick). Delivery
 counts, per client and symbol, the published ticks the client received itself, and those it
-received or got a newer (conflated) quote for."""
+received or got a newer (conflated) quote for.
+
+A last round measures the cross-replica path: a replica that owns no feed serves the 1,000
+clients from ticks that another process (the feed owner) publishes through Redis."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import cProfile
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -25,6 +29,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,6 +54,8 @@ MEASURE_S = 8.0
 GRACE_S = 1.0
 ROUNDS = 3
 SYMBOLS = [i.symbol for i in DEFAULT_UNIVERSE]
+# The Redis of the cross-replica round (the machine's; a unique key prefix per run).
+REDIS_URL = os.environ.get("OPTIX_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 Published = dict[str, list[int]]
 
@@ -347,7 +354,8 @@ def _server(target: Callable[..., None], *args: Any) -> Iterator[tuple[Connectio
 def main() -> None:
     """1 client through OPTIX, then 1,000 clients through OPTIX and through a bare grpc.aio
     server (the transport floor on this machine) in alternating rounds; print latencies,
-    delivery, server CPU and ratios (medians over the rounds)."""
+    delivery, server CPU and ratios (medians over the rounds); then 1,000 clients of a replica
+    fed through Redis by another process."""
     from optix_server.infra.auth.factory import build_token_authority
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -380,6 +388,21 @@ def main() -> None:
                         _report(f"{name}, {CLIENTS} clients, round {round_}", CLIENTS, phase)
                     )
                     cpu[name].append(phase.server_cpu_seconds)
+        # The cross-replica path: a replica that owns no feed streams the ticks another
+        # process publishes through Redis (one burst per tick, so still one message a tick).
+        prefix = f"optix-bench-{uuid.uuid4().hex[:8]}:"
+        shared = dataclasses.replace(settings, redis_url=REDIS_URL, redis_prefix=prefix)
+        replica = dataclasses.replace(
+            shared, marketdata=dataclasses.replace(shared.marketdata, feed_owner=False)
+        )
+        with (
+            _server(_server_process, shared),
+            _server(_server_process, replica) as (fed, fed_port),
+        ):
+            phase = _phase(f"127.0.0.1:{fed_port}", token.token, CLIENTS, fed)
+            redis_p99 = _report(
+                f"OPTIX replica fed through Redis, {CLIENTS} clients", CLIENTS, phase
+            )
     optix_p99 = statistics.median(p99s["OPTIX"])
     bare_p99 = statistics.median(p99s["bare grpc.aio floor"])
     cpu_ratio = statistics.median(cpu["OPTIX"]) / max(
@@ -389,6 +412,10 @@ def main() -> None:
         f"median p99 with {CLIENTS} clients: OPTIX {optix_p99:.1f} ms, bare grpc.aio floor "
         f"{bare_p99:.1f} ms ({optix_p99 / max(bare_p99, 1e-9):.2f}x); server CPU OPTIX vs floor "
         f"{cpu_ratio:.2f}x; goal p99 < 50 ms: {optix_p99 < 50}"
+    )
+    print(
+        f"replica fed through Redis: p99 {redis_p99:.1f} ms "
+        f"({redis_p99 / max(optix_p99, 1e-9):.2f}x the in-process median)"
     )
 
 
