@@ -3,6 +3,7 @@ through current_principal(), and internal calls authenticate with a service iden
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -10,18 +11,22 @@ from typing import Any
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 
 from optix_server.infra.auth.config import AuthSettings
 from optix_server.infra.auth.interceptor import AuthInterceptor
 from optix_server.infra.auth.keys import load_keyring
 from optix_server.infra.auth.principal import current_principal, current_user_id
+from optix_server.infra.auth.revocation import SessionRevocations
 from optix_server.infra.auth.service_identity import (
     ServiceTokenSource,
     service_channel_interceptors,
 )
+from optix_server.infra.auth.session_watch import SessionWatch
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.interceptors import ErrorMappingInterceptor
-from tests.user.harness import ManualClock, bearer
+from optix_server.infra.pubsub import InMemoryPubSub
+from tests.user.harness import ManualClock, bearer, detail
 
 
 def _who(principal_text: str) -> bytes:
@@ -115,3 +120,70 @@ async def test_service_identity_on_an_internal_channel(
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stream(b"").read()
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+class _EndsAfterFirstLook:
+    """A deny-list store on which a session appears right after the check made before the
+    handler, its announcement having reached no stream watcher yet."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.looks += 1
+        return b"1" if self.looks > 1 else None
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        raise AssertionError("not written here")
+
+
+async def _endless(request: bytes, context: Any) -> None:
+    await context.write(b"first")
+    await asyncio.Event().wait()
+
+
+async def test_a_session_ended_just_before_its_stream_was_armed_ends_the_stream(
+    authority: TokenAuthority,
+) -> None:
+    pubsub = InMemoryPubSub()
+    watch = SessionWatch(pubsub)
+    await watch.start()
+    store = _EndsAfterFirstLook()
+    server = grpc.aio.server(
+        interceptors=[
+            ErrorMappingInterceptor(),
+            AuthInterceptor(
+                authority,
+                public_methods=frozenset(),
+                revocations=SessionRevocations(store, timedelta(minutes=15)),
+                session_watch=watch,
+            ),
+        ]
+    )
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "test.Who", {"Endless": grpc.unary_stream_rpc_method_handler(_endless)}
+            )
+        ]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    token = authority.issue_access_token("u42", session_id="s", ttl=timedelta(minutes=5)).token
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            endless: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(
+                "/test.Who/Endless"
+            )
+            call = endless(b"", metadata=bearer(token))
+            # The guard only turns "streams on" into a failure instead of a hang.
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                async with asyncio.timeout(10):
+                    await call.read()
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        reason = detail(info.value, error_details_pb2.ErrorInfo)
+        assert reason is not None and reason.reason == "SESSION_ENDED"
+        assert store.looks == 2
+    finally:
+        await server.stop(0)
+        await watch.stop()

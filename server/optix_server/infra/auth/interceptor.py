@@ -91,7 +91,12 @@ class AuthInterceptor(aio.ServerInterceptor):
             return _wrap(handler, None, _SESSION_ENDED)
         # Only streams outlive their start; unary calls need no ending armed.
         ending = (
-            _StreamEnding(self._authority.seconds_left(principal), principal, self._session_watch)
+            _StreamEnding(
+                self._authority.seconds_left(principal),
+                principal,
+                self._session_watch,
+                lambda: self._session_ended(principal),
+            )
             if handler.response_streaming
             else None
         )
@@ -137,11 +142,16 @@ class _StreamEnding:
     sign-in session ends (logout, password change, refresh-token reuse) on any replica."""
 
     def __init__(
-        self, seconds_left: float | None, principal: Principal, watch: SessionWatch | None
+        self,
+        seconds_left: float | None,
+        principal: Principal,
+        watch: SessionWatch | None,
+        session_ended: Callable[[], Awaitable[bool]],
     ) -> None:
         self.seconds_left = seconds_left
         self.session_id = principal.session_id if watch is not None else ""
         self.watch = watch
+        self.session_ended = session_ended
 
     @contextlib.contextmanager
     def armed(self) -> Iterator[list[Unauthenticated]]:
@@ -205,7 +215,11 @@ def _wrap_streaming(
             await _reject(context, error)
         with principal_scope(principal), ending.armed() as why:
             try:
-                return await behavior(request, context)
+                # Checked again once armed: a session ended between the check before the
+                # handler and the arming was announced to no watcher, but it is on the list.
+                if not await ending.session_ended():
+                    return await behavior(request, context)
+                why.append(_SESSION_ENDED)
             except asyncio.CancelledError:
                 if not why:
                     raise  # the client went away, or the server is stopping
