@@ -4,7 +4,7 @@ through current_principal(), and internal calls authenticate with a service iden
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,9 @@ class _EndsAfterFirstLook:
     async def get(self, key: str) -> bytes | None:
         self.looks += 1
         return b"1" if self.looks > 1 else None
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [await self.get(key) for key in keys]
 
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
         raise AssertionError("not written here")

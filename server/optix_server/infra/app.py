@@ -73,11 +73,12 @@ class OptixServer:
         # Authentication sits inside error mapping and guards every hosted service, whether or
         # not the user service runs in this process.
         # Ends open streams of a session that ends (logout etc.), whichever replica ended it.
-        self.session_watch = SessionWatch(deps.pubsub)
+        revocations = build_session_revocations(deps.settings, deps.cache)
+        self.session_watch = SessionWatch(deps.pubsub, revocations.ended_among)
         auth = build_auth_interceptor(
             deps.tokens,
             (method for module in self.modules for method in module.public_methods),
-            build_session_revocations(deps.settings, deps.cache),
+            revocations,
             self.session_watch,
         )
         interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor(), auth]

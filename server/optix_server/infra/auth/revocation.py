@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -15,6 +16,10 @@ class _Store(Protocol):
 
     async def get(self, key: str) -> bytes | None:
         """The value of `key`, None when absent or expired."""
+        ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Values for `keys`, in order, None where absent."""
         ...
 
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
@@ -54,3 +59,8 @@ class SessionRevocations:
     async def is_revoked(self, session_id: str) -> bool:
         """Whether `session_id` was ended."""
         return await self._store.get(_PREFIX + session_id) is not None
+
+    async def ended_among(self, session_ids: Sequence[str]) -> set[str]:
+        """Which of `session_ids` were ended (one lookup for all)."""
+        found = await self._store.get_many([_PREFIX + s for s in session_ids])
+        return {s for s, value in zip(session_ids, found, strict=True) if value is not None}
