@@ -178,11 +178,7 @@ def _finish(
     """The check of one pending contract: the option's own price at sigma = v / sqrt(T), refined
     in the rare case it is not yet close enough. Returns (status, sigma, relative price error,
     evaluations, n(d1), N(sign d1), N(sign d2)); NaN terms unless OK."""
-    sign = 1.0 if call else -1.0
-    sqrt_t, dq, dr, log_moneyness = ctx[_SQRT_T], ctx[_DQ], ctx[_DR], ctx[_LOG_MONEYNESS]
-    sigma = v / sqrt_t
-    price, pdf_d1, n1, n2 = model(s, k, t, r, q, sigma, sign, log_moneyness, sqrt_t, dq, dr)
-    error = abs(price - p) / p
+    sigma, error, pdf_d1, n1, n2 = _priced(p, s, k, t, r, q, call, ctx, v)
     evaluations = 2
     if error > tolerance * STOP_FACTOR and max_iterations > evaluations:
         # Kept out of line: the straight path above is the one almost every contract takes.
@@ -219,10 +215,28 @@ def _refine(
         if abs(step - v) <= _EPS4 * v:
             break
         v = step
-    sign = 1.0 if call else -1.0
+    return _priced(p, s, k, t, r, q, call, ctx, v)
+
+
+@compiled
+def _priced(
+    p: float, s: float, k: float, t: float, r: float, q: float, call: bool, ctx: Context, v: float
+) -> tuple[float, float, float, float, float]:
+    """The option's own price at sigma = v / sqrt(T) against its market price `p`:
+    (sigma, relative price error, n(d1), N(sign d1), N(sign d2))."""
     sigma = v / ctx[_SQRT_T]
     price, pdf_d1, n1, n2 = model(
-        s, k, t, r, q, sigma, sign, ctx[_LOG_MONEYNESS], ctx[_SQRT_T], ctx[_DQ], ctx[_DR]
+        s,
+        k,
+        t,
+        r,
+        q,
+        sigma,
+        1.0 if call else -1.0,
+        ctx[_LOG_MONEYNESS],
+        ctx[_SQRT_T],
+        ctx[_DQ],
+        ctx[_DR],
     )
     return sigma, abs(price - p) / p, pdf_d1, n1, n2
 
