@@ -6,6 +6,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from envoy_data_plane.envoy.config.accesslog.v3 import (
+    AccessLogFilter,
+    AndFilter,
+    ComparisonFilter,
+    ComparisonFilterOp,
+    HeaderFilter,
+    StatusCodeFilter,
+)
 from envoy_data_plane.envoy.config.bootstrap.v3 import Admin, Bootstrap, BootstrapStaticResources
 from envoy_data_plane.envoy.config.cluster.v3 import (
     CircuitBreakers,
@@ -17,11 +25,15 @@ from envoy_data_plane.envoy.config.cluster.v3 import (
 from envoy_data_plane.envoy.config.core.v3 import (
     Address,
     DataSource,
+    HeaderValue,
+    HeaderValueOption,
+    HeaderValueOptionHeaderAppendAction,
     HealthCheck,
     HealthCheckGrpcHealthCheck,
     Http2ProtocolOptions,
     KeepaliveSettings,
     RuntimeFractionalPercent,
+    RuntimeUInt32,
     SocketAddress,
     TypedExtensionConfig,
 )
@@ -36,6 +48,9 @@ from envoy_data_plane.envoy.config.overload.v3 import OverloadManager, ResourceM
 from envoy_data_plane.envoy.config.route.v3 import (
     DirectResponseAction,
     HeaderMatcher,
+    RateLimit,
+    RateLimitAction,
+    RateLimitActionRemoteAddress,
     Route,
     RouteAction,
     RouteActionMaxStreamDuration,
@@ -44,6 +59,10 @@ from envoy_data_plane.envoy.config.route.v3 import (
     VirtualHost,
 )
 from envoy_data_plane.envoy.extensions.common.matching.v3 import ExtensionWithMatcher
+from envoy_data_plane.envoy.extensions.common.ratelimit.v3 import (
+    LocalRateLimitDescriptor,
+    RateLimitDescriptorEntry,
+)
 from envoy_data_plane.envoy.extensions.filters.common.matcher.action.v3 import SkipFilter
 from envoy_data_plane.envoy.extensions.filters.http.cors.v3 import Cors, CorsPolicy
 from envoy_data_plane.envoy.extensions.filters.http.grpc_web.v3 import GrpcWeb
@@ -54,6 +73,8 @@ from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v
     HttpConnectionManager,
     HttpConnectionManagerCodecType,
     HttpFilter,
+    LocalReplyConfig,
+    ResponseMapper,
 )
 from envoy_data_plane.envoy.extensions.resource_monitors.downstream_connections.v3 import (
     DownstreamConnectionsConfig,
@@ -89,10 +110,41 @@ HCM_NAME = "envoy.filters.network.http_connection_manager"
 CORS_FILTER = "envoy.filters.http.cors"
 LUA_FILTER = "envoy.filters.http.lua"
 GRPC_FRAMES_LUA = Path(__file__).with_name("grpc_frames.lua")
-# grpc_web has already rewritten application/grpc-web* to application/grpc when routes match.
+GRPC_REQUEST_HEADERS_LUA = Path(__file__).with_name("grpc_request_headers.lua")
+# Set by the edge on grpc-web requests (a client's own value is replaced), removed before upstream.
+GRPC_WEB_MARKER = "x-optix-grpc-web"
+# The content types the services speak: gRPC and grpc-web (binary or text), proto only. Routes
+# may match before or after grpc_web rewrites grpc-web to gRPC, so both forms are listed.
+GRPC_CONTENT_TYPES = r"application/grpc(-web(-text)?)?(\+proto)?(;.*)?"
 GRPC_CONTENT_TYPE = HeaderMatcher(
-    name="content-type", string_match=StringMatcher(prefix="application/grpc")
+    name="content-type",
+    string_match=StringMatcher(safe_regex=RegexMatcher(regex=GRPC_CONTENT_TYPES)),
 )
+POST = HeaderMatcher(name=":method", string_match=StringMatcher(exact="POST"))
+# Reserved gRPC request headers the transport parses, with the values it accepts (the gRPC
+# HTTP/2 protocol spec). A malformed one is refused here instead of reaching the server.
+RESERVED_HEADER_FORMS: tuple[tuple[str, str], ...] = (
+    ("grpc-timeout", r"[0-9]{1,8}[HMSmun]"),
+    ("grpc-encoding", r"identity|gzip|deflate"),
+    ("grpc-accept-encoding", r"[A-Za-z0-9_-]+( *, *[A-Za-z0-9_-]+)*"),
+)
+# Headers only servers and the transport's own retry machinery set: a client's are dropped.
+SERVER_ONLY_HEADERS = (
+    "grpc-status",
+    "grpc-message",
+    "grpc-status-details-bin",
+    "grpc-previous-rpc-attempts",
+    "grpc-retry-pushback-ms",
+    "grpc-internal-encoding-request",
+    "grpc-tags-bin",
+    "grpc-trace-bin",
+)
+# Client addresses with a rate-limit bucket of their own at once (least recently seen evicted).
+CLIENT_BUCKETS = 100_000
+# gRPC status codes of the edge's own answers.
+INVALID_ARGUMENT = 3
+DEADLINE_EXCEEDED = 4
+RESOURCE_EXHAUSTED = 8
 NO_DEADLINE = timedelta(0)
 # grpc-web needs these request headers allowed and the status trailers exposed to scripts.
 CORS_ALLOW_HEADERS = (
@@ -158,14 +210,74 @@ def _cluster(name: str, upstream: Upstream, health_service: str, settings: EdgeS
 def _route(match: RouteMatch, cluster: str, timeout: timedelta) -> Route:
     """A gRPC route: `timeout` bounds the whole call and caps the client's grpc-timeout;
     a zero `timeout` (server streams) leaves the edge without any deadline of its own."""
-    match.headers = [GRPC_CONTENT_TYPE]
+    match.headers = [POST, GRPC_CONTENT_TYPE]
     action = RouteAction(cluster=cluster, timeout=timeout)
     if timeout:
-        action.max_stream_duration = RouteActionMaxStreamDuration(grpc_timeout_header_max=timeout)
+        # Counted from the request's first byte (the route timeout starts only once the request
+        # is complete), so a unary call that never sends its message ends too.
+        action.max_stream_duration = RouteActionMaxStreamDuration(
+            max_stream_duration=timeout, grpc_timeout_header_max=timeout
+        )
     # For streams the client's grpc-timeout still travels upstream, where the server ends the
     # call with a clean DEADLINE_EXCEEDED; were Envoy to enforce it too, its timer could fire
     # first and reset a stream whose headers were already sent (the client would see INTERNAL).
     return Route(match=match, route=action)
+
+
+def _grpc_refusal(headers: list[HeaderMatcher], code: int, message: str) -> Route:
+    """A gRPC answer from the edge itself (`code`, `message`), never forwarded upstream."""
+    return Route(
+        match=RouteMatch(prefix="/", headers=headers),
+        direct_response=DirectResponseAction(status=200),
+        response_headers_to_add=_grpc_answer(code, message),
+    )
+
+
+def _grpc_answer(
+    code: int, message: str, content_type: str = "application/grpc"
+) -> list[HeaderValueOption]:
+    """Headers of a trailers-only gRPC answer. With content-type set, grpc_web converts it as
+    a gRPC response (otherwise it reads the reply's HTTP status as UNKNOWN), and Envoy keeps a
+    grpc-status already set instead of deriving one from the HTTP status."""
+    return [
+        _set_header("content-type", content_type),
+        _set_header("grpc-status", str(code)),
+        _set_header("grpc-message", message),
+    ]
+
+
+def _set_header(name: str, value: str) -> HeaderValueOption:
+    return HeaderValueOption(
+        header=HeaderValue(key=name, value=value),
+        append_action=HeaderValueOptionHeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+    )
+
+
+def _malformed_grpc() -> list[Route]:
+    """Before every gRPC route: malformed reserved headers and non-POST gRPC requests are
+    INVALID_ARGUMENT at once. A malformed value that reached the server could be answered as a
+    server error or, through header compression state, affect later calls on the connection."""
+    routes = [
+        _grpc_refusal(
+            [
+                HeaderMatcher(
+                    name=name,
+                    string_match=StringMatcher(safe_regex=RegexMatcher(regex=form)),
+                    invert_match=True,
+                )
+            ],
+            INVALID_ARGUMENT,
+            f"malformed {name} header",
+        )
+        for name, form in RESERVED_HEADER_FORMS
+    ]
+    not_post = HeaderMatcher(
+        name=":method", string_match=StringMatcher(exact="POST"), invert_match=True
+    )
+    routes.append(
+        _grpc_refusal([not_post, GRPC_CONTENT_TYPE], INVALID_ARGUMENT, "gRPC calls must use POST")
+    )
+    return routes
 
 
 def _refusals() -> list[Route]:
@@ -173,18 +285,20 @@ def _refusals() -> list[Route]:
     asks) instead of an upstream reset; anything else that is not gRPC gets a plain 404."""
     not_grpc = HeaderMatcher(
         name="content-type",
-        string_match=StringMatcher(prefix="application/grpc"),
+        string_match=StringMatcher(safe_regex=RegexMatcher(regex=GRPC_CONTENT_TYPES)),
         invert_match=True,
         treat_missing_header_as_empty=True,
     )
-    post = HeaderMatcher(name=":method", string_match=StringMatcher(exact="POST"))
     return [
         Route(
-            match=RouteMatch(prefix="/", headers=[post, not_grpc]),
+            match=RouteMatch(prefix="/", headers=[POST, not_grpc]),
             direct_response=DirectResponseAction(
                 status=415,
                 body=DataSource(
-                    inline_string="content-type must be application/grpc or application/grpc-web\n"
+                    inline_string=(
+                        "content-type must be application/grpc[+proto] "
+                        "or application/grpc-web[-text][+proto]"
+                    )
                 ),
             ),
         ),
@@ -201,7 +315,8 @@ def _routes(services: Sequence[RoutedService], settings: EdgeSettings) -> list[R
         Route(
             match=RouteMatch(prefix="/", headers=[options]),
             route=RouteAction(cluster=DEFAULT_CLUSTER, timeout=settings.unary_timeout),
-        )
+        ),
+        *_malformed_grpc(),
     ]
     for service in services:
         routes.extend(
@@ -245,16 +360,16 @@ def _cors_policy(settings: EdgeSettings) -> CorsPolicy:
     )
 
 
-def _grpc_web_only(lua: Lua) -> ExtensionWithMatcher:
-    """Wrap the frame check so Envoy skips it (no Lua at all) unless the request is grpc-web:
-    native gRPC is the high-volume internal path and the server validates it."""
-    content_type = XdsExtension(
-        name="content-type",
-        typed_config=Any.pack(HttpRequestHeaderMatchInput(header_name="content-type")),
-    )
-    is_grpc_web = MatcherMatcherListPredicate(
+def _when_header(header: str, value: XdsStringMatcher, config: Lua) -> ExtensionWithMatcher:
+    """Wrap a Lua filter so Envoy skips it (no Lua at all) unless request header `header`
+    matches `value`: native gRPC is the high-volume internal path and passes untouched."""
+    matched = MatcherMatcherListPredicate(
         single_predicate=MatcherMatcherListPredicateSinglePredicate(
-            input=content_type, value_match=XdsStringMatcher(prefix="application/grpc-web")
+            input=XdsExtension(
+                name=header,
+                typed_config=Any.pack(HttpRequestHeaderMatchInput(header_name=header)),
+            ),
+            value_match=value,
         )
     )
     skip = MatcherOnMatch(action=XdsExtension(name="skip", typed_config=Any.pack(SkipFilter())))
@@ -263,18 +378,29 @@ def _grpc_web_only(lua: Lua) -> ExtensionWithMatcher:
             matcher_list=MatcherMatcherList(
                 matchers=[
                     MatcherMatcherListFieldMatcher(
-                        predicate=MatcherMatcherListPredicate(not_matcher=is_grpc_web),
+                        predicate=MatcherMatcherListPredicate(not_matcher=matched),
                         on_match=skip,
                     )
                 ]
             )
         ),
-        extension_config=TypedExtensionConfig(name=LUA_FILTER, typed_config=Any.pack(lua)),
+        extension_config=TypedExtensionConfig(name=LUA_FILTER, typed_config=Any.pack(config)),
     )
 
 
+def _lua(path: Path, settings: EdgeSettings) -> Lua:
+    source = (
+        path.read_text()
+        .replace("__MAX_REQUEST_BYTES__", str(settings.max_request_bytes))
+        .replace("__MARKER_HEADER__", GRPC_WEB_MARKER)
+    )
+    return Lua(default_source_code=DataSource(inline_string=source))
+
+
 def _http_filters(settings: EdgeSettings) -> list[HttpFilter]:
-    """grpc_web first (turns grpc-web into gRPC), CORS answers preflights before any limit."""
+    """CORS first (its headers then also reach local replies: rate limit, frame check), the
+    request header check (and grpc-web marker), grpc_web (turns grpc-web into gRPC), the frame
+    check on grpc-web's decoded body."""
     rate_limit = LocalRateLimit(
         stat_prefix="optix_edge_rate_limit",
         token_bucket=TokenBucket(
@@ -291,20 +417,110 @@ def _http_filters(settings: EdgeSettings) -> list[HttpFilter]:
             runtime_key="optix_edge_rate_limit_enforced",
         ),
         rate_limited_as_resource_exhausted=True,
+        # Besides the edge-wide bucket, one per client address (kept for the busiest
+        # `max_dynamic_descriptors` addresses): one client cannot spend everyone's budget, and
+        # the requests it can hold open are bounded by its rate times the request timeout.
+        rate_limits=[
+            RateLimit(actions=[RateLimitAction(remote_address=RateLimitActionRemoteAddress())])
+        ],
+        descriptors=[
+            LocalRateLimitDescriptor(
+                entries=[RateLimitDescriptorEntry(key="remote_address")],
+                token_bucket=TokenBucket(
+                    max_tokens=settings.client_rate_limit_burst,
+                    tokens_per_fill=settings.client_rate_limit_per_second,
+                    fill_interval=timedelta(seconds=1),
+                ),
+            )
+        ],
+        max_dynamic_descriptors=CLIENT_BUCKETS,
     )
-    lua_source = GRPC_FRAMES_LUA.read_text().replace(
-        "__MAX_REQUEST_BYTES__", str(settings.max_request_bytes)
+    # Every gRPC request (native too, headers only); CORS preflights and plain HTTP skip it.
+    request_headers = _when_header(
+        "content-type",
+        XdsStringMatcher(prefix="application/grpc"),
+        _lua(GRPC_REQUEST_HEADERS_LUA, settings),
     )
-    lua = Lua(default_source_code=DataSource(inline_string=lua_source))
-    # CORS first: its headers then also reach local replies (rate limit, frame check). The frame
-    # check sees grpc-web before grpc_web rewrites it, so native gRPC is never buffered here.
+    frames = _when_header(
+        GRPC_WEB_MARKER, XdsStringMatcher(exact="1"), _lua(GRPC_FRAMES_LUA, settings)
+    )
     return [
         HttpFilter(name=CORS_FILTER, typed_config=Any.pack(Cors())),
         HttpFilter(name="envoy.filters.http.local_ratelimit", typed_config=Any.pack(rate_limit)),
-        HttpFilter(name=LUA_FILTER, typed_config=Any.pack(_grpc_web_only(lua))),
+        HttpFilter(name="optix.grpc_request_headers", typed_config=Any.pack(request_headers)),
         HttpFilter(name="envoy.filters.http.grpc_web", typed_config=Any.pack(GrpcWeb())),
+        HttpFilter(name="optix.grpc_web_frames", typed_config=Any.pack(frames)),
         HttpFilter(name="envoy.filters.http.router", typed_config=Any.pack(Router())),
     ]
+
+
+def _status_is(http: int) -> AccessLogFilter:
+    return AccessLogFilter(
+        status_code_filter=StatusCodeFilter(
+            comparison=ComparisonFilter(
+                op=ComparisonFilterOp.EQ,
+                value=RuntimeUInt32(
+                    default_value=http, runtime_key=f"optix_edge_local_reply_{http}"
+                ),
+            )
+        )
+    )
+
+
+def _content_type_is(regex: str) -> AccessLogFilter:
+    return AccessLogFilter(
+        header_filter=HeaderFilter(
+            header=HeaderMatcher(
+                name="content-type",
+                string_match=StringMatcher(safe_regex=RegexMatcher(regex=regex)),
+            )
+        )
+    )
+
+
+def _grpc_local_replies() -> LocalReplyConfig:
+    """The gRPC form of the edge's own error replies to gRPC requests. Envoy would derive the
+    code from the HTTP status, where 400 (invalid grpc-web-text) reads INTERNAL and 408 (a
+    request not complete in time) UNKNOWN, and a filter before grpc_web (the rate limit) would
+    answer grpc-web with a bare HTTP 429: a client's mistake must not look like a server error.
+    Each becomes a trailers-only answer in the request's own protocol."""
+    replies = {
+        400: (INVALID_ARGUMENT, "malformed request"),
+        408: (DEADLINE_EXCEEDED, "request not received in time"),
+        413: (RESOURCE_EXHAUSTED, "request too large"),
+        415: (INVALID_ARGUMENT, "unsupported content-type: use application/grpc[+proto]"),
+        429: (RESOURCE_EXHAUSTED, "too many requests"),
+    }
+    # The request's content type as the reply sees it: grpc-web when grpc_web has not run yet
+    # (the reply answers in grpc-web itself), gRPC after it (grpc_web converts the reply).
+    protocols = (
+        (r"application/grpc-web-text(\+proto)?", "application/grpc-web-text+proto"),
+        (r"application/grpc-web(\+proto)?", "application/grpc-web+proto"),
+        (r"application/grpc([+;].*)?", "application/grpc"),
+    )
+    mappers = [
+        ResponseMapper(
+            filter=AccessLogFilter(
+                and_filter=AndFilter(filters=[_content_type_is(request_type), _status_is(http)])
+            ),
+            status_code=200,
+            body=DataSource(inline_string=""),
+            headers_to_add=_grpc_answer(code, message, reply_type),
+        )
+        for http, (code, message) in replies.items()
+        for request_type, reply_type in protocols
+    ]
+    # Headers too large were never parsed, so the content type is unknown; every caller of
+    # this edge speaks gRPC, and the answer names no header (it never echoes them).
+    mappers.append(
+        ResponseMapper(
+            filter=_status_is(431),
+            status_code=200,
+            body=DataSource(inline_string=""),
+            headers_to_add=_grpc_answer(RESOURCE_EXHAUSTED, "request headers too large"),
+        )
+    )
+    return LocalReplyConfig(mappers=mappers)
 
 
 def _listener(services: Sequence[RoutedService], settings: EdgeSettings) -> Listener:
@@ -312,8 +528,23 @@ def _listener(services: Sequence[RoutedService], settings: EdgeSettings) -> List
         stat_prefix="optix_edge",
         # AUTO: HTTP/1.1 for browsers' grpc-web and h2c (prior knowledge) for native gRPC.
         codec_type=HttpConnectionManagerCodecType.AUTO,
+        # The edge is the first hop: it appends the TCP peer it saw to x-forwarded-for, and the
+        # server trusts that entry only from the configured proxies (OPTIX_TRUSTED_PROXIES), so
+        # per-address limits count the real client instead of the edge.
+        use_remote_address=True,
+        xff_num_trusted_hops=0,
         stream_idle_timeout=settings.stream_idle_timeout,
-        http2_protocol_options=Http2ProtocolOptions(max_concurrent_streams=1000),
+        # An incomplete request is held this long at most: its headers, then its whole body
+        # (unary routes also end at their deadline, counted from the first byte).
+        request_headers_timeout=settings.request_headers_timeout,
+        request_timeout=settings.request_timeout,
+        # Below the server's metadata limit, so the server never answers (and describes) them.
+        max_request_headers_kb=settings.max_request_headers_kb,
+        # Bounds the requests (complete or not) one HTTP/2 connection holds at once.
+        http2_protocol_options=Http2ProtocolOptions(
+            max_concurrent_streams=settings.max_streams_per_connection
+        ),
+        local_reply_config=_grpc_local_replies(),
         route_config=RouteConfiguration(
             name="optix_routes",
             virtual_hosts=[
@@ -321,6 +552,7 @@ def _listener(services: Sequence[RoutedService], settings: EdgeSettings) -> List
                     name="optix",
                     domains=["*"],
                     routes=_routes(services, settings),
+                    request_headers_to_remove=list(SERVER_ONLY_HEADERS),
                     typed_per_filter_config={CORS_FILTER: Any.pack(_cors_policy(settings))},
                 )
             ],

@@ -49,12 +49,21 @@ class EdgeSettings:
     unary_timeout: timedelta = timedelta(seconds=30)
     # Quiet streams carry heartbeats (15 s by default), so 5 minutes only ends dead ones.
     stream_idle_timeout: timedelta = timedelta(minutes=5)
+    # How long the edge waits for a request's headers, then for its whole body.
+    request_headers_timeout: timedelta = timedelta(seconds=10)
+    request_timeout: timedelta = timedelta(seconds=10)
     max_request_bytes: int = 4 * 1024 * 1024
+    # Request headers larger than this are refused at the edge (the server allows more).
+    max_request_headers_kb: int = 32
+    max_streams_per_connection: int = 1000
     # Token bucket shared by all connections: `rate_limit_burst` tokens, refilled with
     # `rate_limit_per_second` tokens every `rate_limit_interval`.
     rate_limit_per_second: int = 5000
     rate_limit_burst: int = 10000
     rate_limit_interval: timedelta = timedelta(seconds=1)
+    # Token bucket per client address (the TCP peer the edge sees), on top of the shared one.
+    client_rate_limit_per_second: int = 500
+    client_rate_limit_burst: int = 1000
     cors_origins: tuple[str, ...] = ()
     health_check_interval: timedelta = timedelta(seconds=5)
     max_downstream_connections: int = 50_000
@@ -83,6 +92,10 @@ class EdgeSettings:
             upstreams=upstreams,
             default_upstream=default,
             unary_timeout=_seconds(env, "OPTIX_ENVOY_UNARY_TIMEOUT_S", base.unary_timeout),
+            request_headers_timeout=_seconds(
+                env, "OPTIX_ENVOY_REQUEST_HEADERS_TIMEOUT_S", base.request_headers_timeout
+            ),
+            request_timeout=_seconds(env, "OPTIX_ENVOY_REQUEST_TIMEOUT_S", base.request_timeout),
             max_request_bytes=env_int(
                 env, "OPTIX_ENVOY_MAX_REQUEST_BYTES", base.max_request_bytes, minimum=1
             ),
@@ -94,6 +107,15 @@ class EdgeSettings:
             ),
             rate_limit_interval=_seconds(
                 env, "OPTIX_ENVOY_RATE_LIMIT_INTERVAL_S", base.rate_limit_interval
+            ),
+            client_rate_limit_per_second=env_int(
+                env,
+                "OPTIX_ENVOY_CLIENT_RATE_LIMIT_RPS",
+                base.client_rate_limit_per_second,
+                minimum=1,
+            ),
+            client_rate_limit_burst=env_int(
+                env, "OPTIX_ENVOY_CLIENT_RATE_LIMIT_BURST", base.client_rate_limit_burst, minimum=1
             ),
             cors_origins=origins,
         )

@@ -5,6 +5,7 @@ Ctrl-C or SIGTERM stops every child cleanly; if any child dies, the others are s
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -12,15 +13,21 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 
+from optix_server.infra.files import private_dir, tighten
+
 REPO = Path.cwd()
 STOP_TIMEOUT_S = 15.0
+KILL_TIMEOUT_S = 5.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Envoy reaches `optix serve` over loopback in `make run`: x-forwarded-for is trusted from there.
+DEFAULT_TRUSTED_PROXIES = "127.0.0.1/32,::1/128"
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -58,9 +65,75 @@ def static_site(directory: Path, host: str = "127.0.0.1", port: int = 0) -> Iter
     try:
         yield StaticSite(server)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        try:
+            server.shutdown()
+            thread.join(5)
+        finally:
+            # The port is freed whatever happened above, so the next `make run` can bind it.
+            server.server_close()
+
+
+class Shutdown:
+    """Wakes devrun's main thread to stop, from signal handlers and watcher threads, lock-free.
+
+    A threading.Event cannot be set from a signal handler: the handler runs on the main thread
+    between two bytecodes, maybe while that thread holds the Event's non-reentrant lock inside
+    set()/wait() (or while an earlier handler does), and then waits for itself forever. A
+    self-pipe needs no lock: poking is one os.write, and signals reach it via set_wakeup_fd.
+    """
+
+    def __init__(self) -> None:
+        self._read_fd, self._write_fd = os.pipe()
+        # Non-blocking (set_wakeup_fd requires it): a full pipe already holds a wake-up.
+        os.set_blocking(self._write_fd, False)
+        self._closed = False
+        # Set once the main thread has started stopping; only that thread writes it.
+        self.stopping = False
+
+    @property
+    def wakeup_fd(self) -> int:
+        """The pipe's write end, for signal.set_wakeup_fd."""
+        return self._write_fd
+
+    def request(self) -> None:
+        """Ask the main thread to stop; safe from any thread and from a signal handler."""
+        if self._closed:
+            return
+        # BlockingIOError: the pipe is full, so a wake-up is already pending.
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._write_fd, b"\0")
+
+    def wait(self) -> None:
+        """Block until a stop is requested (or a routed signal arrives), then mark stopping."""
+        # PEP 475: a signal interrupting read() runs the (empty) Python handler and reads again;
+        # the byte the signal wrote is then there, whichever thread the signal was delivered to.
+        os.read(self._read_fd, 4096)
+        self.stopping = True
+
+    def close(self) -> None:
+        """Close the pipe; route signals elsewhere and stop the watchers first."""
+        if not self._closed:
+            self._closed = True
+            os.close(self._read_fd)
+            os.close(self._write_fd)
+
+
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    """Nothing: the C-level handler has already written the signal to the wakeup fd."""
+
+
+def route_stop_signals(shutdown: Shutdown) -> Callable[[], None]:
+    """Make SIGINT/SIGTERM wake `shutdown` (main thread only); returns a function undoing it."""
+    # set_wakeup_fd first: once a handler is installed, its signals must find the pipe.
+    previous_fd = signal.set_wakeup_fd(shutdown.wakeup_fd, warn_on_full_buffer=False)
+    previous = {signum: signal.signal(signum, _on_stop_signal) for signum in STOP_SIGNALS}
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        signal.set_wakeup_fd(previous_fd)
+
+    return restore
 
 
 @dataclass
@@ -79,7 +152,7 @@ class Child:
             self.proc.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.wait(5)
+            self.proc.wait(KILL_TIMEOUT_S)
 
 
 def _tool(name: str) -> str:
@@ -104,60 +177,79 @@ def envoy_config(env: Mapping[str, str], var_dir: Path) -> Path:
     subprocess.run(
         [sys.executable, "-m", "optix_edge", "--out", str(out)], env=child_env, check=True
     )
+    tighten(out)
     return out
 
 
+def serve_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment of `optix serve`: devrun's, trusting proxies on loopback unless set."""
+    return {"OPTIX_TRUSTED_PROXIES": DEFAULT_TRUSTED_PROXIES, **env}
+
+
 @contextmanager
-def child(name: str, argv: Sequence[str], stopped: threading.Event) -> Iterator[Child]:
-    """Start a child; `stopped` is set when it exits on its own."""
-    proc = subprocess.Popen(list(argv), cwd=REPO)
+def child(
+    name: str,
+    argv: Sequence[str],
+    shutdown: Shutdown,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Child]:
+    """Start a child; a stop is requested when it exits on its own; stopped on the way out."""
+    proc = subprocess.Popen(list(argv), cwd=REPO, env=env)
     owned = Child(name, proc)
 
     def watch() -> None:
         code = proc.wait()
-        if not stopped.is_set():
+        if not shutdown.stopping:
             print(f"devrun: {name} exited with status {code}; stopping", file=sys.stderr)
-            stopped.set()
+            shutdown.request()
 
-    threading.Thread(target=watch, name=f"watch-{name}", daemon=True).start()
+    watcher = threading.Thread(target=watch, name=f"watch-{name}", daemon=True)
+    watcher.start()
     try:
         yield owned
     finally:
-        stopped.set()
+        shutdown.stopping = True
         owned.stop()
+        # Reaped by now: the watcher ends at once and never pokes a closed pipe.
+        watcher.join(KILL_TIMEOUT_S)
 
 
 def main() -> None:
     """Start everything, wait for Ctrl-C/SIGTERM or a child's exit, stop everything."""
     env = dict(os.environ)
-    var_dir = Path(env.get("OPTIX_VAR_DIR", "var"))
-    var_dir.mkdir(parents=True, exist_ok=True)
+    var_dir = private_dir(Path(env.get("OPTIX_VAR_DIR", "var")))
     demo_dir = REPO / "clients" / "web" / "dist"
     demo_port = int(env.get("OPTIX_DEMO_PORT", "8081"))
-    stopped = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    grpc_port = env.get("OPTIX_PORT", "50051")
+    envoy_port = env.get("OPTIX_ENVOY_LISTEN_PORT", "8080")
+    shutdown = Shutdown()
+    # Never undone: a signal while the process exits must not kill it or print a traceback.
+    route_stop_signals(shutdown)
     config = envoy_config(env, var_dir)
+    # Signals only wake shutdown.wait(); the stop path below (ExitStack, in reverse: the demo
+    # site, Envoy, then the server) runs once on this thread, each step even if one raises.
     with ExitStack() as stack:
-        stack.enter_context(child("optix serve", [_tool("optix"), "serve"], stopped))
+        stack.enter_context(
+            child("optix serve", [_tool("optix"), "serve"], shutdown, serve_env(env))
+        )
         stack.enter_context(
             child(
                 "envoy",
                 [_tool("envoy"), "-c", str(config), "--disable-hot-restart", "--log-level", "warn"],
-                stopped,
+                shutdown,
             )
         )
         if (demo_dir / "index.html").exists():
             site = stack.enter_context(static_site(demo_dir, port=demo_port))
-            print(f"devrun: demo page at {site.url} (grpc-web via http://127.0.0.1:8080)")
+            print(f"devrun: demo page at {site.url} (grpc-web via http://127.0.0.1:{envoy_port})")
         else:
             print("devrun: no demo page build (run `make web`)", file=sys.stderr)
-        print("devrun: gRPC on 127.0.0.1:50051, Envoy on 127.0.0.1:8080; Ctrl-C stops all")
-        stopped.wait()
+        print(
+            f"devrun: gRPC on 127.0.0.1:{grpc_port}, Envoy on 127.0.0.1:{envoy_port}; "
+            "Ctrl-C stops all",
+            flush=True,
+        )
+        shutdown.wait()
         print("devrun: stopping", file=sys.stderr)
 
 

@@ -137,9 +137,11 @@ def main() -> None:
         var = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         server = stack.enter_context(optix_server(var / "var"))
         listen, admin = free_port(), free_port()
-        # The edge's rate limit is policy, not proxy cost: lifted so it cannot cap the run.
+        # The edge's rate limits are policy, not proxy cost: lifted so they cannot cap the run.
         env = envoy_env(server.address, listen, admin, OPTIX_ENVOY_RATE_LIMIT_RPS="1000000",
-                        OPTIX_ENVOY_RATE_LIMIT_BURST="1000000")  # fmt: skip
+                        OPTIX_ENVOY_RATE_LIMIT_BURST="1000000",
+                        OPTIX_ENVOY_CLIENT_RATE_LIMIT_RPS="1000000",
+                        OPTIX_ENVOY_CLIENT_RATE_LIMIT_BURST="1000000")  # fmt: skip
         edge = stack.enter_context(
             envoy(render_envoy_config(var / "envoy.yaml", env), listen, admin, concurrency=1)
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,19 @@ def edge(backend: Process, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     config = render_envoy_config(
         tmp_path_factory.mktemp("envoy") / "envoy.yaml",
         envoy_env(backend.address, listen, admin),
+    )
+    with envoy(config, listen, admin) as running:
+        yield running
+
+
+@pytest.fixture
+def custom_edge(backend: Process, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Edge]:
+    """A second Envoy with extra OPTIX_ENVOY_* settings from the test's `edge_env` marker."""
+    marker = request.node.get_closest_marker("edge_env")
+    extra: dict[str, str] = dict(marker.kwargs) if marker else {}
+    listen, admin = free_port(), free_port()
+    config = render_envoy_config(
+        tmp_path / "envoy.yaml", envoy_env(backend.address, listen, admin, **extra)
     )
     with envoy(config, listen, admin) as running:
         yield running

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import struct
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -60,3 +62,35 @@ def call(
 def text_body(body: bytes) -> bytes:
     """The grpc-web-text (base64) form of a binary body."""
     return base64.b64encode(body)
+
+
+def send(
+    client: httpx.Client,
+    path: str,
+    body: bytes,
+    headers: Sequence[tuple[str, str]],
+    *,
+    method: str = "POST",
+    limit_s: float,
+) -> GrpcWebReply | None:
+    """Any request with exactly `headers`, read to its end; None if it did not end within
+    `limit_s` (a stream that keeps sending is cut off as well as one that says nothing)."""
+    deadline = time.monotonic() + limit_s
+    content = bytearray()
+    try:
+        with client.stream(
+            method, path, content=body, headers=list(headers), timeout=limit_s
+        ) as response:
+            for chunk in response.iter_raw():
+                content += chunk
+                if time.monotonic() > deadline:
+                    return None
+    except httpx.TimeoutException:
+        return None
+    trailers = {**_trailers(bytes(content)), **dict(response.headers)}
+    status = trailers.get("grpc-status")
+    return GrpcWebReply(
+        response.status_code,
+        int(status) if status is not None else None,
+        trailers.get("grpc-message", ""),
+    )

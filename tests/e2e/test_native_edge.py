@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2
 
@@ -13,7 +11,8 @@ from optix.marketdata.v1 import marketdata_service_pb2
 from optix.user.v1 import user_service_pb2
 from optix_client import ClientOptions, OptixClient, OptixError, RetryPolicy
 from tests.e2e.accounts import PASSWORD, new_email
-from tests.e2e.stack import Edge, Process, envoy, envoy_env, free_port, render_envoy_config
+from tests.e2e.grpcweb import call, frame
+from tests.e2e.stack import Edge
 
 SERVICE_NAMES = (
     "optix.user.v1.UserService",
@@ -22,20 +21,8 @@ SERVICE_NAMES = (
     "optix.brokerage.v1.BrokerageService",
     "optix.alert.v1.AlertService",
 )
+GET_JWKS = "/optix.user.v1.UserService/GetJwks"
 NO_RETRY = ClientOptions(retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01))
-
-
-@pytest.fixture
-def custom_edge(backend: Process, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Edge]:
-    """A second Envoy with extra OPTIX_ENVOY_* settings from the test's `edge_env` marker."""
-    marker = request.node.get_closest_marker("edge_env")
-    extra: dict[str, str] = dict(marker.kwargs) if marker else {}
-    listen, admin = free_port(), free_port()
-    config = render_envoy_config(
-        tmp_path / "envoy.yaml", envoy_env(backend.address, listen, admin, **extra)
-    )
-    with envoy(config, listen, admin) as running:
-        yield running
 
 
 async def test_sdk_through_envoy_signs_in_calls_and_streams(edge: Edge) -> None:
@@ -116,3 +103,19 @@ async def test_local_rate_limit_answers_resource_exhausted(custom_edge: Edge) ->
         with pytest.raises(OptixError) as limited:
             await client.user.GetJwks(user_service_pb2.GetJwksRequest())
     assert limited.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@pytest.mark.edge_env(
+    OPTIX_ENVOY_CLIENT_RATE_LIMIT_BURST="3",
+    OPTIX_ENVOY_CLIENT_RATE_LIMIT_RPS="1",
+)
+def test_each_client_address_has_its_own_rate_limit(custom_edge: Edge) -> None:
+    # One address spending its budget leaves another address's untouched.
+    def statuses(source: str, calls: int) -> list[int | None]:
+        transport = httpx.HTTPTransport(local_address=source)
+        with httpx.Client(base_url=custom_edge.url, transport=transport, timeout=10) as client:
+            return [call(client, GET_JWKS, frame(b"")).grpc_status for _ in range(calls)]
+
+    greedy = statuses("127.0.0.5", 6)
+    assert greedy[:3] == [0, 0, 0] and 8 in greedy[3:], greedy  # RESOURCE_EXHAUSTED
+    assert statuses("127.0.0.6", 2) == [0, 0]

@@ -19,6 +19,7 @@ from optix_server.infra.app import OptixServer, build_dependencies, close_depend
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.db import migrate
 from optix_server.infra.module import Dependencies
+from optix_server.infra.peer import TrustedProxies
 from optix_server.infra.settings import Settings
 from optix_server.user.config import UserSettings
 from optix_server.user.mfa import STEP_SECONDS
@@ -112,6 +113,7 @@ async def user_server(
     *,
     user_settings: UserSettings = TEST_USER_SETTINGS,
     redis: tuple[str, str] | None = None,
+    trusted_proxies: TrustedProxies | None = None,
 ) -> AsyncIterator[UserHarness]:
     """Migrate a fresh database and serve the user service on port 0 with a manual clock."""
     settings: Settings = make_settings(
@@ -120,6 +122,7 @@ async def user_server(
         services=("user",),
         redis_url=redis[0] if redis else None,
         redis_prefix=redis[1] if redis else "optix:",
+        trusted_proxies=trusted_proxies or TrustedProxies(),
     )
     clock = ManualClock()
     deps = build_dependencies(settings, clock)

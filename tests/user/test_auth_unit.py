@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 
 from optix_server.infra.auth.config import AuthSettings
+from optix_server.infra.auth.interceptor import bearer_token
 from optix_server.infra.auth.keys import KeyRing, SigningKey, load_keyring, write_new_key
 from optix_server.infra.auth.principal import (
     Principal,
@@ -23,7 +26,6 @@ from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.cache import InMemoryCache, RedisCache
 from optix_server.infra.errors import ResourceExhausted, Unauthenticated
 from optix_server.infra.ratelimit import ClaimRequest, FailureLimiter, Limit
-from optix_server.user.peer import client_address
 from tests.user.harness import ManualClock
 
 
@@ -143,20 +145,155 @@ def test_accessor_outside_an_rpc_is_unauthenticated() -> None:
         current_principal()
 
 
+def _authority(tmp_path: Path) -> tuple[TokenAuthority, ManualClock]:
+    clock = ManualClock()
+    settings = AuthSettings()
+    return TokenAuthority(load_keyring(settings, clock, tmp_path), settings, clock), clock
+
+
+def _signed(authority: TokenAuthority, clock: ManualClock, **changes: object) -> str:
+    """A user access token with `changes` to its claims, signed with the authority's key."""
+    key = authority.keyring.active
+    assert key.private_key is not None
+    now = int(clock.now().timestamp())
+    claims = {
+        "iss": "optix",
+        "aud": "optix-api",
+        "sub": "u1",
+        "iat": now,
+        "exp": now + 300,
+        "jti": "j1",
+        "sid": "s1",
+        **changes,
+    }
+    headers = {"kid": key.kid, "typ": "at+jwt"}
+    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers=headers)
+
+
+def test_nbf_and_iat_are_checked_with_the_leeway(tmp_path: Path) -> None:
+    authority, clock = _authority(tmp_path)
+    now = int(clock.now().timestamp())
+    leeway = int(AuthSettings().leeway.total_seconds())
+    for accepted in ({"nbf": now}, {"nbf": now + leeway}, {"iat": now + leeway}):
+        assert authority.verify(_signed(authority, clock, **accepted)).subject == "u1"
+    refused = (
+        {"nbf": now + 3600},
+        {"nbf": now + leeway + 1},
+        {"iat": now + leeway + 1},
+        {"nbf": str(now)},
+        {"nbf": True},
+        {"iat": True},
+    )
+    for claims in refused:
+        with pytest.raises(Unauthenticated) as caught:
+            authority.verify(_signed(authority, clock, **claims))
+        assert caught.value.reason == "INVALID_TOKEN", claims
+
+
+def test_a_future_nbf_is_accepted_once_it_arrives(tmp_path: Path) -> None:
+    authority, clock = _authority(tmp_path)
+    token = _signed(authority, clock, nbf=int(clock.now().timestamp()) + 60)
+    with pytest.raises(Unauthenticated):
+        authority.verify(token)
+    clock.advance(timedelta(seconds=60))
+    assert authority.verify(token).subject == "u1"
+
+
 @pytest.mark.parametrize(
-    ("peer", "metadata", "hops", "expected"),
+    "spoil",
     [
-        ("ipv4:10.0.0.1:5555", (), 0, "10.0.0.1"),
-        ("ipv6:[::1]:5555", (), 0, "::/64"),
-        ("ipv4:10.0.0.1:5555", (("x-forwarded-for", "6.6.6.6, 1.2.3.4"),), 0, "10.0.0.1"),
-        ("ipv4:10.0.0.1:5555", (("x-forwarded-for", "6.6.6.6, 1.2.3.4"),), 1, "1.2.3.4"),
-        ("ipv4:10.0.0.1:5555", (), 1, "10.0.0.1"),
+        lambda t: t + "==",
+        lambda t: t + "=",
+        lambda t: t + " ",
+        lambda t: " " + t,
+        lambda t: t + "\n",
+        lambda t: t + "\t",
+        lambda t: t.replace(".", ".\n", 1),
+        lambda t: t + ".",
+        lambda t: t + ".e30",
+        lambda t: t + "!",
+        lambda t: t + "+",
+        lambda t: t + "/",
+        lambda t: t + "\u00e9",
+        lambda t: t.replace(".", "=.", 1),
+        lambda t: t.rsplit(".", 1)[0] + ".",
+        lambda t: t.rsplit(".", 1)[0],
+    ],
+    ids=[
+        "==",
+        "=",
+        "trailing space",
+        "leading space",
+        "newline",
+        "tab",
+        "newline inside",
+        "empty fourth segment",
+        "fourth segment",
+        "!",
+        "+",
+        "/",
+        "non-ascii",
+        "padded header",
+        "empty signature",
+        "two segments",
     ],
 )
-def test_client_address(
-    peer: str, metadata: tuple[tuple[str, str], ...], hops: int, expected: str
+def test_only_the_exact_compact_form_is_accepted(
+    tmp_path: Path, spoil: Callable[[str], str]
 ) -> None:
-    assert client_address(peer, metadata, hops) == expected
+    authority, clock = _authority(tmp_path)
+    token = _signed(authority, clock)
+    assert authority.verify(token).subject == "u1"  # the control, also memoised now
+    with pytest.raises(Unauthenticated) as caught:
+        authority.verify(spoil(token))
+    assert caught.value.reason == "INVALID_TOKEN"
+
+
+def test_a_non_canonical_base64_spelling_is_refused(tmp_path: Path) -> None:
+    authority, clock = _authority(tmp_path)
+    token = _signed(authority, clock)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # A 64-byte signature leaves 4 unused bits in its last character: flipping the lowest
+    # gives another spelling of the same bytes, which must not verify as the same token.
+    twin = token[:-1] + alphabet[alphabet.index(token[-1]) ^ 1]
+    with pytest.raises(Unauthenticated):
+        authority.verify(twin)
+
+
+def test_oversized_tokens_are_refused_before_any_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authority, clock = _authority(tmp_path)
+    limit = AuthSettings().max_token_bytes
+    # Correctly signed, and still refused: nobody mints tokens this big.
+    big = _signed(authority, clock, pad="x" * limit)
+    assert len(big) > limit
+
+    def must_not_run(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("an oversized token reached the JWT parser")
+
+    monkeypatch.setattr(jwt, "get_unverified_header", must_not_run)
+    monkeypatch.setattr(jwt, "decode", must_not_run)
+    for token in (big, "a" * (limit + 1)):
+        with pytest.raises(Unauthenticated) as caught:
+            authority.verify(token)
+        assert caught.value.reason == "INVALID_TOKEN"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Bearer abc.def.ghi", "abc.def.ghi"),
+        ("bearer   abc.def.ghi", "abc.def.ghi"),
+        # What follows the token stays part of it, for the strict check to refuse.
+        ("Bearer abc.def.ghi ", "abc.def.ghi "),
+        ("Bearer abc.def.ghi==", "abc.def.ghi=="),
+        ("Bearer ", None),
+        ("Basic abc", None),
+    ],
+)
+def test_bearer_token_keeps_what_follows_the_token(value: str, expected: str | None) -> None:
+    assert bearer_token((("authorization", value),)) == expected
 
 
 async def _exercise_limiter(limiter: FailureLimiter, clock: ManualClock) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,11 @@ from google.protobuf import field_mask_pb2
 
 from optix.user.v1 import user_pb2, user_service_pb2
 from optix_server.infra.auth.interceptor import AuthInterceptor
-from optix_server.user.peer import client_address
+from optix_server.infra.peer import TrustedProxies, client_address
 from optix_server.user.validation import normalise_email
 from optix_server.user.wiring import FULL_NAME, PUBLIC_METHODS
 from tests.user.harness import (
     STRONG_PASSWORD,
-    TEST_USER_SETTINGS,
     UserHarness,
     bearer,
     expect_error,
@@ -141,9 +139,10 @@ async def test_a_recovery_code_is_single_use_under_concurrency(users: UserHarnes
 
 @pytest.fixture
 async def proxied_users(database_url: str, tmp_path: Path) -> AsyncIterator[UserHarness]:
-    """The user service behind one trusted proxy, so tests choose the client address."""
-    settings = dataclasses.replace(TEST_USER_SETTINGS, trusted_proxy_hops=1)
-    async with user_server(database_url, tmp_path, user_settings=settings) as harness:
+    """The user service trusting its loopback peer as a proxy, so tests choose the client
+    address through x-forwarded-for."""
+    proxies = TrustedProxies.parse("127.0.0.1/32")
+    async with user_server(database_url, tmp_path, trusted_proxies=proxies) as harness:
         yield harness
 
 
@@ -200,13 +199,31 @@ async def test_wrong_codes_elsewhere_do_not_block_the_owners_mfa(
 
 
 def test_ipv6_clients_are_limited_per_64() -> None:
-    first = client_address("ipv6:[2001:db8:1:2::1]:4000", None, 0)
-    other_host = client_address("ipv6:[2001:db8:1:2:ffff::9]:4001", None, 0)
-    other_net = client_address("ipv6:[2001:db8:1:3::1]:4000", None, 0)
+    nobody = TrustedProxies()
+    first = client_address("ipv6:%5B2001:db8:1:2::1%5D:4000", None, nobody)
+    other_host = client_address("ipv6:%5B2001:db8:1:2:ffff::9%5D:4001", None, nobody)
+    other_net = client_address("ipv6:%5B2001:db8:1:3::1%5D:4000", None, nobody)
     assert first == other_host != other_net
-    assert client_address("ipv6:[::ffff:192.0.2.1]:1", None, 0) == "192.0.2.1"
+    assert client_address("ipv6:%5B::ffff:192.0.2.1%5D:1", None, nobody) == "192.0.2.1"
     forwarded = [("x-forwarded-for", "1.1.1.1, 2001:db8:1:2::77")]
-    assert client_address("ipv4:10.0.0.1:1", forwarded, 1) == first
+    edge = TrustedProxies.parse("10.0.0.1")
+    assert client_address("ipv4:10.0.0.1:1", forwarded, edge) == first
+
+
+async def test_an_untrusted_peer_cannot_name_its_address(database_url: str, tmp_path: Path) -> None:
+    # Without trusted proxies, x-forwarded-for is the client's own claim: rotating it must not
+    # buy more guesses. (The pair limit is 5 per account and address.)
+    async with user_server(database_url, tmp_path) as users:
+        await users.register()
+        for attempt in range(5):
+            await expect_error(
+                grpc.StatusCode.UNAUTHENTICATED,
+                users.login(password="guess guess guess", address=f"203.0.113.{attempt}"),
+            )
+        await expect_error(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            users.login(password="guess guess guess", address="203.0.113.99"),
+        )
 
 
 # --- oversized input ------------------------------------------------------------------------

@@ -81,6 +81,13 @@ def _tampered_payload(f: Forge) -> str:
     return f"{header}.{_b64({**f.claims, 'sub': 'someone-else'})}.{signature}"
 
 
+def _padded_signature(f: Forge) -> str:
+    # The same signature in standard padded base64: equal bytes, but not the compact form.
+    header, payload, signature = f.sign().split(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    return f"{header}.{payload}.{base64.b64encode(raw).decode()}"
+
+
 def _headers(f: Forge, **changes: Any) -> str:
     return jwt.encode(f.claims, f.key, algorithm="EdDSA", headers={**f.headers, **changes})
 
@@ -104,9 +111,24 @@ HOSTILE: dict[str, Callable[[Forge], str]] = {
     "wrong iss": lambda f: f.sign(iss="evil"),
     "expired": lambda f: f.sign(iat=f.claims["iat"] - 3600, exp=f.claims["iat"] - 60),
     "issued in the future": lambda f: f.sign(iat=f.claims["iat"] + 600, exp=f.claims["exp"] + 600),
+    "issued just beyond the leeway": lambda f: f.sign(iat=f.claims["iat"] + 6),
+    "not valid for an hour": lambda f: f.sign(nbf=f.claims["iat"] + 3600),
+    "not valid just beyond the leeway": lambda f: f.sign(nbf=f.claims["iat"] + 6),
+    "nbf not a number": lambda f: f.sign(nbf="now"),
     "lifetime too long": lambda f: f.sign(exp=f.claims["iat"] + 30 * 86400),
     "exp not a number": lambda f: f.sign(exp="tomorrow"),
     "garbage": lambda f: "not.a.jwt",
+    # A valid token with bytes appended: PyJWT's base64 decoding alone would accept "==".
+    "padding appended": lambda f: f.sign() + "==",
+    "one pad appended": lambda f: f.sign() + "=",
+    "space appended": lambda f: f.sign() + " ",
+    "space inside": lambda f: f.sign().replace(".", ". ", 1),
+    "extra segment": lambda f: f.sign() + ".e30",
+    "empty extra segment": lambda f: f.sign() + ".",
+    "two segments": lambda f: f.sign().rsplit(".", 1)[0],
+    "non-base64url char appended": lambda f: f.sign() + "!",
+    "standard base64 char appended": lambda f: f.sign() + "+",
+    "padded signature": lambda f: _padded_signature(f),
     "empty": lambda f: "",
     # Over our 4 KiB cap, under grpc-core's own 8 KiB metadata limit (which answers differently).
     "oversized": lambda f: "a" * 5_000,
@@ -123,6 +145,25 @@ async def test_a_faithful_forgery_is_accepted(users: UserHarness, forge: Forge) 
     # The control: the forge, unmodified, makes a valid token, so each case below fails for
     # exactly the one thing it changes.
     await users.stub.GetMe(user_service_pb2.GetMeRequest(), metadata=bearer(forge.sign()))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"nbf": 0},  # relative to iat: valid from the moment it was issued
+        {"nbf": -60},
+        {"nbf": 5},  # ahead of this server's clock, within the 5 s leeway
+        {"iat": 5},
+    ],
+    ids=["nbf at iat", "nbf in the past", "nbf within leeway", "iat within leeway"],
+)
+async def test_times_within_the_leeway_are_accepted(
+    users: UserHarness, forge: Forge, changes: dict[str, int]
+) -> None:
+    # Another replica's clock a little ahead must not refuse its fresh tokens.
+    claims = {name: forge.claims["iat"] + offset for name, offset in changes.items()}
+    token = forge.sign(**claims)
+    await users.stub.GetMe(user_service_pb2.GetMeRequest(), metadata=bearer(token))
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))

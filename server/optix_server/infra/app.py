@@ -21,22 +21,29 @@ from optix_server.infra.auth.factory import (
 from optix_server.infra.auth.session_watch import SessionWatch
 from optix_server.infra.cache import Cache, InMemoryCache, RedisCache
 from optix_server.infra.db import Database
+from optix_server.infra.files import private_dir
 from optix_server.infra.gc_policy import apply_gc_policy
 from optix_server.infra.interceptors import ErrorMappingInterceptor
 from optix_server.infra.lifecycle import Lifecycle
 from optix_server.infra.logging import get_logger
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.infra.pubsub import InMemoryPubSub, PubSub, RedisPubSub
+from optix_server.infra.request_deadlines import RequestDeadlineInterceptor
 from optix_server.infra.settings import Settings
 
 log = get_logger(__name__)
 
+# Request metadata a call may carry (bearer tokens are refused past 4 KiB by authentication).
+METADATA_LIMIT_BYTES = 64 * 1024
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
 def build_dependencies(settings: Settings, clock: Clock | None = None) -> Dependencies:
     """Create the shared infrastructure the settings ask for (Redis when configured)."""
     clock = clock or SystemClock()
+    # var/ holds the database, keys and the pepper: only its owner may list it (also one made
+    # before its files were created private).
+    private_dir(settings.var_dir)
     cache: Cache
     pubsub: PubSub
     if settings.redis_url:
@@ -81,10 +88,19 @@ class OptixServer:
             revocations,
             self.session_watch,
         )
-        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor(), auth]
+        settings = deps.settings
+        deadlines = RequestDeadlineInterceptor(
+            settings.request_message_timeout_seconds, settings.max_unary_deadline_seconds
+        )
+        # Error mapping outermost, so the deadlines' refusals map like every other error.
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            ErrorMappingInterceptor(),
+            deadlines,
+            auth,
+        ]
         for module in self.modules:
             interceptors.extend(module.interceptors)
-        max_bytes = deps.settings.max_message_bytes
+        max_bytes = settings.max_message_bytes
         self.server = grpc.aio.server(
             interceptors=interceptors,
             options=[
@@ -92,6 +108,14 @@ class OptixServer:
                 ("grpc.max_send_message_length", max_bytes),
                 # Without this a second server on a taken port would silently share it.
                 ("grpc.so_reuseport", 0),
+                # No HPACK dynamic table for peers' headers: a proxy multiplexes many clients
+                # onto one connection, and one client's malformed header, kept in that shared
+                # table, made grpc core refuse later clients' calls (edge poisoning).
+                ("grpc.http2.hpack_table_size.decoder", 0),
+                # Soft and hard limit equal (between them grpc refuses at random), above the
+                # edge's 32 KiB so the edge answers first; the answer names no header.
+                ("grpc.max_metadata_size", METADATA_LIMIT_BYTES),
+                ("grpc.absolute_max_metadata_size", METADATA_LIMIT_BYTES),
                 # Keepalive pings let the server notice phones that vanished mid-stream.
                 ("grpc.keepalive_time_ms", 30_000),
                 ("grpc.keepalive_timeout_ms", 10_000),

@@ -18,7 +18,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from optix_server.infra.files import private_dir, private_file, tighten
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Files SQLite keeps next to a database `x.db`: `x.db-wal`, `x.db-shm`, `x.db-journal`.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 class Base(DeclarativeBase):
@@ -54,6 +58,19 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _make_sqlite_files_private(path: Path) -> None:
+    # The database holds password hashes, sealed TOTP secrets and token hashes. SQLite creates
+    # its -wal/-shm/-journal files with the database file's mode, so a 0600 database made before
+    # SQLite first opens it keeps them all private; files of an older var/ are tightened here.
+    # A missing directory is created private; an existing one is left as its owner made it
+    # (the process's var/ is tightened at start-up, not any folder a URL points into).
+    if not path.parent.exists():
+        private_dir(path.parent)
+    private_file(path)
+    for suffix in SQLITE_SIDE_FILES:
+        tighten(path.with_name(path.name + suffix))
+
+
 class Database:
     """An async engine plus a session factory; one per process, passed to repositories."""
 
@@ -64,7 +81,7 @@ class Database:
         if self.is_sqlite:
             path = make_url(url).database
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _make_sqlite_files_private(Path(path))
         # hide_parameters: an unexpected DB error logged as INTERNAL must not carry row values.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:

@@ -69,6 +69,10 @@ class Aborted(OptixError):
     """A concurrency conflict, such as a stale etag; the client should re-read and retry."""
 
 
+class DeadlineExceeded(OptixError):
+    """The call ran out of time, for example its request message never arrived."""
+
+
 class ResourceExhausted(OptixError):
     """A rate or quota limit was hit; retry after `retry_after` when given."""
 

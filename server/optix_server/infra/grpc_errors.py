@@ -23,6 +23,7 @@ _CODES: Mapping[type[errors.OptixError], grpc.StatusCode] = MappingProxyType(
         errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
         errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
         errors.Aborted: grpc.StatusCode.ABORTED,
+        errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
         errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
         errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
         errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,

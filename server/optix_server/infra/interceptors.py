@@ -10,9 +10,14 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from optix_server.infra import errors
-from optix_server.infra.grpc_errors import internal_status, to_grpc_status, to_rpc_status
-from optix_server.infra.handlers import Handler, rewrap_handler
-from optix_server.infra.logging import get_logger
+from optix_server.infra.grpc_errors import (
+    internal_status,
+    status_code_for,
+    to_grpc_status,
+    to_rpc_status,
+)
+from optix_server.infra.handlers import Behaviour, Handler, rewrap_handler
+from optix_server.infra.logging import BurstLog, get_logger
 
 log = get_logger(__name__)
 
@@ -40,10 +45,15 @@ def _safe_deserializer(
 
 
 async def _abort(
-    context: grpc.aio.ServicerContext[Any, Any], method: str, exc: BaseException
+    context: grpc.aio.ServicerContext[Any, Any],
+    method: str,
+    exc: BaseException,
+    refused: BurstLog,
 ) -> None:
     if isinstance(exc, errors.OptixError):
         status = to_rpc_status(exc)
+        if isinstance(exc, UndecodableRequest | errors.DeadlineExceeded):
+            refused.record(method=method, status=status_code_for(exc).name)
     elif isinstance(exc, NotImplementedError):
         status = to_rpc_status(errors.Unimplemented(f"{method.lstrip('/')} is not implemented yet"))
     else:
@@ -56,17 +66,36 @@ async def _abort(
     )
 
 
-def _reject_malformed(request: Any) -> None:
-    if isinstance(request, MalformedRequest):
-        raise errors.InvalidArgument(
+class UndecodableRequest(errors.InvalidArgument):
+    """A request message that is not a valid protobuf message of the method's request type."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
             "the request message could not be decoded",
-            [errors.FieldViolation("request", f"not a valid protobuf message ({request.reason})")],
+            [errors.FieldViolation("request", f"not a valid protobuf message ({reason})")],
         )
 
 
+def _accepted(request: Any) -> Any:
+    """A unary request, refused if it did not decode."""
+    if isinstance(request, MalformedRequest):
+        raise UndecodableRequest(request.reason)
+    return request
+
+
+async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The messages of a request stream, refusing the first one that did not decode."""
+    async for request in requests:
+        yield _accepted(request)
+
+
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Maps domain errors to statuses with details, undecodable requests to INVALID_ARGUMENT,
-    and anything unexpected to a bare INTERNAL (logged, never leaked)."""
+    """Maps domain errors to statuses with details, undecodable requests to INVALID_ARGUMENT
+    (for every method, reflection's included), and anything unexpected to a bare INTERNAL
+    (logged, never leaked). Client mistakes are logged once per burst, not once per call."""
+
+    def __init__(self) -> None:
+        self._refused = BurstLog(log, "client errors refused")
 
     async def intercept_service(
         self,
@@ -77,24 +106,23 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        if handler.request_streaming:
-            # Client- and bidi-streaming RPCs are not part of the OPTIX contracts.
-            return handler
         method: str = handler_call_details.method  # type: ignore[attr-defined]
+        refused = self._refused
         return rewrap_handler(
             handler,
             lambda behaviour, streaming: (_wrap_stream if streaming else _wrap_unary)(
-                method, behaviour
+                method, behaviour, _checked if handler.request_streaming else _accepted, refused
             ),
             _safe_deserializer(handler.request_deserializer),
         )
 
 
-def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_unary(
+    method: str, behaviour: Behaviour, accept: Callable[[Any], Any], refused: BurstLog
+) -> Behaviour:
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
-            _reject_malformed(request)
-            result = behaviour(request, context)
+            result = behaviour(accept(request), context)
             if inspect.isawaitable(result):
                 result = await result
             return result
@@ -103,23 +131,24 @@ def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any
             # is grpc's to handle (it ends the call quietly).
             raise
         except Exception as exc:
-            await _abort(context, method, exc)
+            await _abort(context, method, exc, refused)
 
     return unary
 
 
-def _wrap_stream(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_stream(
+    method: str, behaviour: Behaviour, accept: Callable[[Any], Any], refused: BurstLog
+) -> Behaviour:
     if not inspect.isasyncgenfunction(behaviour):
         # A handler that writes through context.write stays a coroutine: wrapping it in a
         # generator would add a hop per message on the hottest path (quote fan-out).
-        return _wrap_unary(method, behaviour)
+        return _wrap_unary(method, behaviour, accept, refused)
 
     async def stream(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
         try:
-            _reject_malformed(request)
-            result = behaviour(request, context)
+            result = behaviour(accept(request), context)
             if inspect.isawaitable(result):
                 result = await result
             if result is not None:
@@ -135,6 +164,6 @@ def _wrap_stream(method: str, behaviour: Callable[..., Any]) -> Callable[..., An
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            await _abort(context, method, exc)
+            await _abort(context, method, exc, refused)
 
     return stream

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -86,3 +87,34 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A structured logger for a module."""
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
     return logger
+
+
+class BurstLog:
+    """One log line per burst of a repeated event (a client's mistake sent many times): the
+    first occurrence at once, then at most one line per `window_seconds` counting the rest, so
+    a flood of bad requests cannot flood the log."""
+
+    def __init__(
+        self,
+        logger: structlog.stdlib.BoundLogger,
+        event: str,
+        window_seconds: float = 10.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._event = event
+        self._window = window_seconds
+        self._now = now
+        self._count = 0
+        self._next_line_at = float("-inf")
+
+    def record(self, **fields: Any) -> None:
+        """Count one occurrence; log it (with how many since the last line) if the window
+        has passed."""
+        self._count += 1
+        at = self._now()
+        if at < self._next_line_at:
+            return
+        self._logger.warning(self._event, occurrences=self._count, **fields)
+        self._count = 0
+        self._next_line_at = at + self._window

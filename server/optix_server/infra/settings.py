@@ -10,6 +10,7 @@ from pathlib import Path
 from optix_server.infra.auth.config import AuthSettings
 from optix_server.infra.env import SettingsError, env_float, env_int, env_str
 from optix_server.infra.gc_policy import DEFAULT_YOUNG_THRESHOLD
+from optix_server.infra.peer import TrustedProxies
 from optix_server.marketdata.config import MarketDataSettings
 from optix_server.user.config import UserSettings
 
@@ -45,12 +46,19 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "console"
     shutdown_grace_seconds: float = 5.0
+    # How long a call may take to send its request message, and the longest a unary call may
+    # run when its client set no deadline or a longer one (the edge's unary deadline).
+    request_message_timeout_seconds: float = 10.0
+    max_unary_deadline_seconds: float = 30.0
     max_message_bytes: int = 4 * 1024 * 1024
     # Allocations between young-generation collections once serving; 0 keeps CPython's default
     # (see infra/gc_policy.py for why it is raised).
     gc_young_threshold: int = DEFAULT_YOUNG_THRESHOLD
     # Addresses of other services for service-to-service calls (default: this process).
     service_addresses: Mapping[str, str] = field(default_factory=dict)
+    # Proxies (the Envoy edge) whose x-forwarded-for entries name the client for per-address
+    # limits; empty trusts nobody. List only hosts that append the address they saw.
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     # Token signing/verification (OPTIX_AUTH_*), shared by every service's auth interceptor.
     auth: AuthSettings = field(default_factory=AuthSettings)
     # Password hashing, token lifetimes and brute-force limits (OPTIX_USER_*).
@@ -97,6 +105,12 @@ class Settings:
             log_level=env_str(env, "OPTIX_LOG_LEVEL", "INFO").upper(),
             log_format=log_format,
             shutdown_grace_seconds=env_float(env, "OPTIX_SHUTDOWN_GRACE_SECONDS", 5.0, minimum=0),
+            request_message_timeout_seconds=env_float(
+                env, "OPTIX_REQUEST_MESSAGE_TIMEOUT_S", 10.0, minimum=0.001
+            ),
+            max_unary_deadline_seconds=env_float(
+                env, "OPTIX_MAX_UNARY_DEADLINE_S", 30.0, minimum=0.001
+            ),
             max_message_bytes=env_int(
                 env, "OPTIX_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, minimum=1024
             ),
@@ -104,6 +118,7 @@ class Settings:
                 env, "OPTIX_GC_YOUNG_THRESHOLD", DEFAULT_YOUNG_THRESHOLD, minimum=0
             ),
             service_addresses=addresses,
+            trusted_proxies=TrustedProxies.parse(env.get("OPTIX_TRUSTED_PROXIES", "")),
             auth=AuthSettings.from_env(env),
             user=UserSettings.from_env(env),
             marketdata=MarketDataSettings.from_env(env),

@@ -59,9 +59,6 @@ class UserSettings:
     # An address where an account completed a sign-in is spared that account's account-wide
     # lock for this long, so a distributed guesser cannot lock the owner out.
     known_client_ttl: timedelta = timedelta(days=30)
-    # Proxies in front of the server that append to x-forwarded-for (Envoy: 1). 0 means use
-    # the TCP peer address; never trust the header beyond the proxies you run.
-    trusted_proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> UserSettings:
@@ -98,5 +95,4 @@ class UserSettings:
                 env, "OPTIX_USER_REGISTRATIONS_PER_ADDRESS", 20, minimum=1
             ),
             known_client_ttl=_seconds(env, "OPTIX_USER_KNOWN_CLIENT_TTL_SECONDS", 30 * 86400, 60),
-            trusted_proxy_hops=env_int(env, "OPTIX_USER_TRUSTED_PROXY_HOPS", 0, minimum=0),
         )

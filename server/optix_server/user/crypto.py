@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from optix_server.infra.files import private_dir, tighten, write_private_file
+
 
 def sha256_hex(value: str) -> str:
     """SHA-256 of a high-entropy opaque token (refresh token, challenge id) for storage."""
@@ -64,16 +66,15 @@ class SecretBox:
 
 def load_or_create_pepper(path: Path) -> bytes:
     """The pepper stored at `path`, created (0600, never overwritten) on first use."""
+    private_dir(path.parent)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(base64.b64encode(secrets.token_bytes(32)))
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_private_file(tmp, base64.b64encode(secrets.token_bytes(32)))
         # link() is atomic and refuses to replace: a concurrent first start keeps one pepper.
         with contextlib.suppress(FileExistsError):
             os.link(tmp, path)
         tmp.unlink()
+    else:
+        # A pepper file from before it was created 0600 is tightened.
+        tighten(path)
     return base64.b64decode(path.read_bytes().strip())

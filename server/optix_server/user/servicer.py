@@ -8,9 +8,9 @@ from grpc import aio
 
 from optix.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 from optix_server.infra.auth.principal import current_user_id
+from optix_server.infra.peer import TrustedProxies, client_address
 from optix_server.user import convert
 from optix_server.user.domain import MfaChallenge, SecondFactor
-from optix_server.user.peer import client_address
 from optix_server.user.service import UserService
 
 Context = aio.ServicerContext[Any, Any]
@@ -28,12 +28,12 @@ def _factor(message: Any) -> SecondFactor:
 class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     """Implements optix.user.v1.UserService on top of the domain UserService."""
 
-    def __init__(self, service: UserService, trusted_proxy_hops: int) -> None:
+    def __init__(self, service: UserService, proxies: TrustedProxies) -> None:
         self._service = service
-        self._hops = trusted_proxy_hops
+        self._proxies = proxies
 
     def _address(self, context: Context) -> str:
-        return client_address(context.peer(), context.invocation_metadata(), self._hops)
+        return client_address(context.peer(), context.invocation_metadata(), self._proxies)
 
     async def Register(
         self, request: user_service_pb2.RegisterRequest, context: Context

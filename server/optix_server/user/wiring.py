@@ -81,7 +81,8 @@ def create_module(deps: Dependencies, *, settings: UserSettings | None = None) -
         challenge_ttl=settings.mfa_challenge_ttl,
         attempts_per_challenge=settings.mfa_attempts_per_challenge,
     )
-    servicer = UserServicer(service, settings.trusted_proxy_hops)
+    # Per-address limits need the real client behind the edge: proxies are a process setting.
+    servicer = UserServicer(service, deps.settings.trusted_proxies)
     janitor = Janitor(repository, clock, deps.lifecycle)
 
     async def on_start() -> None:

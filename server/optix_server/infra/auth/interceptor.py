@@ -42,7 +42,9 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | No
     value = values[0]
     if value[: len(_BEARER)].lower() != _BEARER:
         return None
-    token = value[len(_BEARER) :].strip()
+    # RFC 6750: "Bearer" 1*SP token. Only the separating spaces go; anything after the token
+    # stays part of it, so the strict compact-JWS check refuses a token with bytes appended.
+    token = value[len(_BEARER) :].lstrip(" ")
     return token or None
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from optix_server.infra.auth.clock import Clock
 from optix_server.infra.auth.config import AuthSettings
+from optix_server.infra.files import private_dir, tighten, write_private_file
 
 _STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----[A-Za-z0-9+/=\s]+-----END \1-----", re.MULTILINE)
@@ -169,23 +169,22 @@ def write_new_key(keys_dir: Path, clock: Clock, activate_at: datetime | None = N
 
     The file name starts with the activation instant, so names sort in activation order.
     """
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(keys_dir)
     not_before = (activate_at or clock.now()).astimezone(UTC)
     key = SigningKey.from_private(Ed25519PrivateKey.generate(), not_before)
     assert key.private_key is not None
     stamp = not_before.strftime(_STAMP_FORMAT)
-    path = keys_dir / f"{stamp}-{key.kid}.pem"
-    # O_EXCL + 0600: never overwrite a key, never make one world-readable.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_key_pem(key.private_key))
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_private_file(keys_dir / f"{stamp}-{key.kid}.pem", private_key_pem(key.private_key))
     return key
 
 
 def _keys_from_dir(keys_dir: Path, generate: bool, clock: Clock) -> list[SigningKey]:
     files = sorted(keys_dir.glob("*.pem")) if keys_dir.is_dir() else []
+    if files:
+        # Keys written before they were created 0600, or copied in by hand, are tightened.
+        private_dir(keys_dir)
+        for path in files:
+            tighten(path)
     if not files:
         if not generate:
             raise KeyConfigError(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +30,9 @@ _TYPES: Mapping[str, PrincipalKind] = MappingProxyType(
 )
 _REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti")
 _SERVICE_PREFIX = "service:"
+# Compact JWS exactly (RFC 7515 7.1): three unpadded base64url segments and nothing else. PyJWT's
+# decoding is lenient (it accepts a valid token with "==" appended), so the shape is checked first.
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,28 @@ class IssuedToken:
 def _invalid() -> Unauthenticated:
     # One message for every failure: which check failed is of use only to an attacker.
     return Unauthenticated("invalid or expired access token", reason="INVALID_TOKEN")
+
+
+def _is_compact_jws(token: str) -> bool:
+    """Whether `token` is exactly three canonical, unpadded base64url segments."""
+    if _COMPACT_JWS.fullmatch(token) is None:
+        return False
+    for segment in token.split("."):
+        try:
+            raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        except (binascii.Error, ValueError):
+            return False
+        # Re-encoding must give the same text: one token has exactly one spelling, so stray
+        # trailing bits cannot make a second string that verifies as the same token.
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != segment:
+            return False
+    return True
+
+
+def _int_claim(claims: Mapping[str, Any], name: str) -> int | None:
+    """The integer value of a time claim; bools and other types are not times."""
+    value = claims.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class TokenAuthority:
@@ -96,6 +124,9 @@ class TokenAuthority:
 
     def verify(self, token: str) -> Principal:
         """The principal a token proves; Unauthenticated for anything not exactly right."""
+        # Oversized tokens are refused before anything else looks at them (memo, parsing, crypto).
+        if not token or len(token) > self._settings.max_token_bytes:
+            raise _invalid()
         cached = self._verified.get(token)
         if cached is not None:
             # Same bytes as a token that passed every check: only time and the key's presence
@@ -118,7 +149,7 @@ class TokenAuthority:
         return principal.expires_at + leeway - self._clock.now().timestamp()
 
     def _verify_fully(self, token: str) -> tuple[Principal, float, str]:
-        if not token or len(token) > self._settings.max_token_bytes:
+        if not _is_compact_jws(token):
             raise _invalid()
         try:
             header = jwt.get_unverified_header(token)
@@ -154,13 +185,18 @@ class TokenAuthority:
         return self._principal(kind, claims), float(claims["exp"]), kid
 
     def _check_times(self, claims: dict[str, Any]) -> None:
-        exp, iat = claims.get("exp"), claims.get("iat")
-        if not isinstance(exp, int) or not isinstance(iat, int):
+        exp, iat = _int_claim(claims, "exp"), _int_claim(claims, "iat")
+        if exp is None or iat is None:
             raise _invalid()
         now = self._clock.now().timestamp()
         leeway = self._settings.leeway.total_seconds()
         if exp <= now - leeway or iat > now + leeway:
             raise _invalid()
+        # nbf is optional (we never mint it), but when present it binds like exp does.
+        if "nbf" in claims:
+            nbf = _int_claim(claims, "nbf")
+            if nbf is None or nbf > now + leeway:
+                raise _invalid()
         if exp - iat > self._settings.max_token_lifetime.total_seconds():
             raise _invalid()
 
