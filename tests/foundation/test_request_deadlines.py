@@ -74,8 +74,8 @@ def _handlers() -> grpc.GenericRpcHandler:
 async def address() -> AsyncIterator[str]:
     server = grpc.aio.server(
         interceptors=[
-            ErrorMappingInterceptor(),
             RequestDeadlineInterceptor(MESSAGE_TIMEOUT_S, MAX_UNARY_S),
+            ErrorMappingInterceptor(),
         ]
     )
     server.add_generic_rpc_handlers((_handlers(),))

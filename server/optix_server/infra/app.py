@@ -92,10 +92,10 @@ class OptixServer:
         deadlines = RequestDeadlineInterceptor(
             settings.request_message_timeout_seconds, settings.max_unary_deadline_seconds
         )
-        # Error mapping outermost, so the deadlines' refusals map like every other error.
+        # Deadlines outermost: they read the request of handlers already error-mapped.
         interceptors: list[grpc.aio.ServerInterceptor] = [
-            ErrorMappingInterceptor(),
             deadlines,
+            ErrorMappingInterceptor(),
             auth,
         ]
         for module in self.modules:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -101,3 +102,14 @@ def to_grpc_status(status: status_pb2.Status) -> grpc.Status:
     """Convert a google.rpc.Status into the grpc.Status to abort with (details in trailers)."""
     converted: grpc.Status = rpc_status.to_status(status)
     return converted
+
+
+async def abort_with(
+    context: grpc.aio.ServicerContext[Any, Any], status: status_pb2.Status
+) -> NoReturn:
+    """End the call with `status` (its details in the trailers)."""
+    grpc_status = to_grpc_status(status)
+    await context.abort(
+        grpc_status.code, grpc_status.details, trailing_metadata=grpc_status.trailing_metadata
+    )
+    raise AssertionError("context.abort returned")  # it always raises

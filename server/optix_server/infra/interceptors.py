@@ -11,9 +11,9 @@ from google.protobuf.message import DecodeError
 
 from optix_server.infra import errors
 from optix_server.infra.grpc_errors import (
+    abort_with,
     internal_status,
     status_code_for,
-    to_grpc_status,
     to_rpc_status,
 )
 from optix_server.infra.handlers import Behaviour, Handler, rewrap_handler
@@ -52,7 +52,7 @@ async def _abort(
 ) -> None:
     if isinstance(exc, errors.OptixError):
         status = to_rpc_status(exc)
-        if isinstance(exc, UndecodableRequest | errors.DeadlineExceeded):
+        if isinstance(exc, UndecodableRequest):
             refused.record(method=method, status=status_code_for(exc).name)
     elif isinstance(exc, NotImplementedError):
         status = to_rpc_status(errors.Unimplemented(f"{method.lstrip('/')} is not implemented yet"))
@@ -60,10 +60,7 @@ async def _abort(
         # Log the traceback for operators; the client learns nothing about internals.
         log.error("unhandled exception", method=method, exc_info=exc)
         status = internal_status()
-    grpc_status = to_grpc_status(status)
-    await context.abort(
-        grpc_status.code, grpc_status.details, trailing_metadata=grpc_status.trailing_metadata
-    )
+    await abort_with(context, status)
 
 
 class UndecodableRequest(errors.InvalidArgument):
