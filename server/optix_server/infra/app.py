@@ -20,6 +20,7 @@ from optix_server.infra.auth.factory import (
 )
 from optix_server.infra.auth.session_watch import SessionWatch
 from optix_server.infra.cache import Cache, InMemoryCache, RedisCache
+from optix_server.infra.clients import ServiceClients
 from optix_server.infra.db import Database
 from optix_server.infra.files import private_dir
 from optix_server.infra.gc_policy import apply_gc_policy
@@ -52,6 +53,7 @@ def build_dependencies(settings: Settings, clock: Clock | None = None) -> Depend
     else:
         cache = InMemoryCache()
         pubsub = InMemoryPubSub()
+    tokens = build_token_authority(settings, clock)
     return Dependencies(
         settings=settings,
         database=Database(settings.database_url),
@@ -59,12 +61,14 @@ def build_dependencies(settings: Settings, clock: Clock | None = None) -> Depend
         pubsub=pubsub,
         lifecycle=Lifecycle(),
         clock=clock,
-        tokens=build_token_authority(settings, clock),
+        tokens=tokens,
+        clients=ServiceClients(settings, tokens, clock),
     )
 
 
 async def close_dependencies(deps: Dependencies) -> None:
     """Release every connection the dependencies hold."""
+    await deps.clients.close()
     await deps.cache.close()
     await deps.pubsub.close()
     await deps.database.dispose()

@@ -10,6 +10,7 @@ import grpc
 from optix_server.infra.auth.clock import Clock
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.cache import Cache
+from optix_server.infra.clients import ServiceClients
 from optix_server.infra.db import Database
 from optix_server.infra.lifecycle import Lifecycle
 from optix_server.infra.pubsub import PubSub
@@ -30,6 +31,8 @@ class Dependencies:
     # Signs and verifies tokens: one per process, shared by the auth interceptor and the user
     # service, so the keys are loaded once and verified tokens are remembered in one place.
     tokens: TokenAuthority
+    # Typed stubs for calling the other services (in this process or at their addresses).
+    clients: ServiceClients
 
 
 @dataclass

@@ -63,6 +63,8 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     # Password hashing, token lifetimes and brute-force limits (OPTIX_USER_*).
     user: UserSettings = field(default_factory=UserSettings)
+    # Every OPTIX_* variable seen at start-up: slices read their own settings from it.
+    env: Mapping[str, str] = field(default_factory=dict)
     # Market data provider, simulation, Schwab and streaming settings (OPTIX_MARKETDATA_*).
     marketdata: MarketDataSettings = field(default_factory=MarketDataSettings)
 
@@ -122,4 +124,5 @@ class Settings:
             auth=AuthSettings.from_env(env),
             user=UserSettings.from_env(env),
             marketdata=MarketDataSettings.from_env(env),
+            env={key: value for key, value in env.items() if key.startswith("OPTIX_")},
         )

@@ -13,6 +13,7 @@ from typing import TypeVar
 import numpy as np
 
 from optix_server.common.occ import OptionRight
+from optix_server.common.symbol_fields import symbol_field, symbol_list, ticker_field
 from optix_server.infra.cache import Cache
 from optix_server.infra.errors import NotFound, Unavailable, ViolationCollector
 from optix_server.infra.logging import get_logger
@@ -40,12 +41,7 @@ from optix_server.marketdata.providers.base import (
     UnknownSymbolError,
 )
 from optix_server.marketdata.timeconv import TIME_CONVENTION, trading_date, years_to_expiration
-from optix_server.marketdata.validation import (
-    optional_positive,
-    symbol_field,
-    symbol_list,
-    ticker_field,
-)
+from optix_server.marketdata.validation import optional_positive
 
 T = TypeVar("T")
 

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf import timestamp_pb2
-
 from optix.user.v1 import user_pb2, user_service_pb2
+from optix_server.common.proto_values import timestamp
 from optix_server.user.domain import MfaChallenge, ProfileUpdate, TokenPair, UserProfile
-
-
-def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    """A protobuf Timestamp for an aware datetime."""
-    result = timestamp_pb2.Timestamp()
-    result.FromDatetime(value)
-    return result
 
 
 def token_pair(pair: TokenPair) -> user_pb2.TokenPair:

@@ -8,7 +8,7 @@ import secrets
 import pyotp
 
 from optix_server.infra.auth.clock import Clock
-from optix_server.user.crypto import SecretBox, keyed_hash
+from optix_server.infra.crypto import SecretBox, keyed_hash
 from optix_server.user.repository import UserRepository
 
 STEP_SECONDS = 30

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +11,7 @@ from typing import Any
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from optix_server.infra.db import Database
+from optix_server.infra.db import Database, new_id
 from optix_server.infra.errors import AlreadyExists
 from optix_server.user.models import (
     MfaChallengeRow,
@@ -21,11 +20,6 @@ from optix_server.user.models import (
     RefreshTokenRow,
     UserRow,
 )
-
-
-def new_id() -> str:
-    """A random opaque row id."""
-    return uuid.uuid4().hex
 
 
 def _rowcount(result: Any) -> int:

@@ -9,6 +9,8 @@ from typing import Any
 
 from optix_server.infra.auth.clock import Clock
 from optix_server.infra.auth.tokens import TokenAuthority
+from optix_server.infra.crypto import opaque_token, sha256_hex
+from optix_server.infra.db import new_id
 from optix_server.infra.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -21,7 +23,6 @@ from optix_server.infra.errors import (
 )
 from optix_server.infra.passwords import PasswordHasher, PasswordPolicy
 from optix_server.user import validation as v
-from optix_server.user.crypto import opaque_token, sha256_hex
 from optix_server.user.domain import (
     MfaChallenge,
     ProfileUpdate,
@@ -32,7 +33,7 @@ from optix_server.user.domain import (
 from optix_server.user.guard import AttemptGuard
 from optix_server.user.mfa import MfaManager
 from optix_server.user.models import UserRow
-from optix_server.user.repository import UserRepository, new_id
+from optix_server.user.repository import UserRepository
 from optix_server.user.sessions import SessionManager
 
 _NOTIFY = "notification_preferences"

@@ -7,6 +7,7 @@ from typing import Any
 from grpc import aio
 
 from optix.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
+from optix_server.common.proto_values import timestamp
 from optix_server.infra.auth.principal import current_user_id
 from optix_server.infra.peer import TrustedProxies, client_address
 from optix_server.user import convert
@@ -140,5 +141,5 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         jwks = self._service.jwks()
         return user_service_pb2.GetJwksResponse(
             keys=[user_pb2.JsonWebKey(**key) for key in jwks.keys],
-            generate_time=convert.timestamp(jwks.generate_time),
+            generate_time=timestamp(jwks.generate_time),
         )

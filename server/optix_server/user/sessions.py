@@ -7,9 +7,9 @@ from datetime import timedelta
 from optix_server.infra.auth.clock import Clock
 from optix_server.infra.auth.revocation import SessionRevocations
 from optix_server.infra.auth.tokens import TokenAuthority
+from optix_server.infra.crypto import opaque_token, sha256_hex
 from optix_server.infra.errors import Unauthenticated
 from optix_server.infra.logging import get_logger
-from optix_server.user.crypto import opaque_token, sha256_hex
 from optix_server.user.domain import TokenPair
 from optix_server.user.repository import RotationOutcome, UserRepository
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from optix.user.v1 import user_service_pb2_grpc
 from optix_server.infra.auth.factory import build_session_revocations
+from optix_server.infra.crypto import SecretBox, derive_key, load_or_create_pepper
 from optix_server.infra.logging import get_logger
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.infra.passwords import PasswordHasher, PasswordHasherConfig, PasswordPolicy
 from optix_server.infra.ratelimit import FailureLimiter
 from optix_server.user.config import UserSettings
-from optix_server.user.crypto import SecretBox, derive_key, load_or_create_pepper
 from optix_server.user.guard import AttemptGuard, KnownClients
 from optix_server.user.maintenance import Janitor
 from optix_server.user.mfa import MfaManager

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from optix_server.infra.auth.clock import Clock
 from optix_server.infra.auth.config import AuthSettings
+from optix_server.infra.crypto import derive_key
 from optix_server.infra.files import private_dir, tighten, write_private_file
 
 _STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
@@ -124,6 +125,17 @@ class KeyRing:
         """The public key named `kid`, or None for a key this ring does not know."""
         key = self._keys.get(kid)
         return None if key is None else key.public_key
+
+    def derived_secret(self, purpose: str) -> bytes:
+        """A 32-byte secret for `purpose` (page tokens, say), derived from the first private
+        key: the same on every replica that shares the signing keys, and never the key itself."""
+        first = next(k.private_key for k in self._order if k.private_key is not None)
+        raw = first.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return derive_key(raw, purpose)
 
     def jwks(self) -> list[dict[str, str]]:
         """Every verification key as a JWK (staged ones too), the active one first."""

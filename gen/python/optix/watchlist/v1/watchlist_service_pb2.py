@@ -26,7 +26,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from optix.watchlist.v1 import watchlist_pb2 as optix_dot_watchlist_dot_v1_dot_watchlist__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*optix/watchlist/v1/watchlist_service.proto\x12\x12optix.watchlist.v1\x1a google/protobuf/field_mask.proto\x1a\"optix/watchlist/v1/watchlist.proto\"\x7f\n\x15ListWatchlistsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12/\n\x04view\x18\x04 \x01(\x0e\x32!.optix.watchlist.v1.WatchlistView\"d\n\x16ListWatchlistsResponse\x12\x31\n\nwatchlists\x18\x01 \x03(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"T\n\x13GetWatchlistRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x04view\x18\x02 \x01(\x0e\x32!.optix.watchlist.v1.WatchlistView\"H\n\x14GetWatchlistResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\"n\n\x16\x43reateWatchlistRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x30\n\twatchlist\x18\x02 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"K\n\x17\x43reateWatchlistResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\"{\n\x16UpdateWatchlistRequest\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"K\n\x17UpdateWatchlistResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\"4\n\x16\x44\x65leteWatchlistRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x19\n\x17\x44\x65leteWatchlistResponse\"^\n\x11\x41\x64\x64SymbolsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07symbols\x18\x02 \x03(\t\x12\x12\n\x05index\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04\x65tag\x18\x04 \x01(\tB\x08\n\x06_index\"F\n\x12\x41\x64\x64SymbolsResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\"C\n\x14RemoveSymbolsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07symbols\x18\x02 \x03(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"I\n\x15RemoveSymbolsResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\"N\n\x11MoveSymbolRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\x05\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\"F\n\x12MoveSymbolResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist2\xc2\x06\n\x10WatchlistService\x12g\n\x0eListWatchlists\x12).optix.watchlist.v1.ListWatchlistsRequest\x1a*.optix.watchlist.v1.ListWatchlistsResponse\x12\x61\n\x0cGetWatchlist\x12\'.optix.watchlist.v1.GetWatchlistRequest\x1a(.optix.watchlist.v1.GetWatchlistResponse\x12j\n\x0f\x43reateWatchlist\x12*.optix.watchlist.v1.CreateWatchlistRequest\x1a+.optix.watchlist.v1.CreateWatchlistResponse\x12j\n\x0fUpdateWatchlist\x12*.optix.watchlist.v1.UpdateWatchlistRequest\x1a+.optix.watchlist.v1.UpdateWatchlistResponse\x12j\n\x0f\x44\x65leteWatchlist\x12*.optix.watchlist.v1.DeleteWatchlistRequest\x1a+.optix.watchlist.v1.DeleteWatchlistResponse\x12[\n\nAddSymbols\x12%.optix.watchlist.v1.AddSymbolsRequest\x1a&.optix.watchlist.v1.AddSymbolsResponse\x12\x64\n\rRemoveSymbols\x12(.optix.watchlist.v1.RemoveSymbolsRequest\x1a).optix.watchlist.v1.RemoveSymbolsResponse\x12[\n\nMoveSymbol\x12%.optix.watchlist.v1.MoveSymbolRequest\x1a&.optix.watchlist.v1.MoveSymbolResponseB\x02P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*optix/watchlist/v1/watchlist_service.proto\x12\x12optix.watchlist.v1\x1a google/protobuf/field_mask.proto\x1a\"optix/watchlist/v1/watchlist.proto\"\x7f\n\x15ListWatchlistsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12/\n\x04view\x18\x04 \x01(\x0e\x32!.optix.watchlist.v1.WatchlistView\"\x80\x01\n\x16ListWatchlistsResponse\x12\x31\n\nwatchlists\x18\x01 \x03(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x1a\n\x12quotes_unavailable\x18\x03 \x01(\x08\"T\n\x13GetWatchlistRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x04view\x18\x02 \x01(\x0e\x32!.optix.watchlist.v1.WatchlistView\"d\n\x14GetWatchlistResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\x12\x1a\n\x12quotes_unavailable\x18\x02 \x01(\x08\"n\n\x16\x43reateWatchlistRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x30\n\twatchlist\x18\x02 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"K\n\x17\x43reateWatchlistResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\"{\n\x16UpdateWatchlistRequest\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"K\n\x17UpdateWatchlistResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\"4\n\x16\x44\x65leteWatchlistRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x19\n\x17\x44\x65leteWatchlistResponse\"^\n\x11\x41\x64\x64SymbolsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07symbols\x18\x02 \x03(\t\x12\x12\n\x05index\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04\x65tag\x18\x04 \x01(\tB\x08\n\x06_index\"F\n\x12\x41\x64\x64SymbolsResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\"C\n\x14RemoveSymbolsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07symbols\x18\x02 \x03(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"I\n\x15RemoveSymbolsResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist\"N\n\x11MoveSymbolRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\x05\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\"F\n\x12MoveSymbolResponse\x12\x30\n\twatchlist\x18\x01 \x01(\x0b\x32\x1d.optix.watchlist.v1.Watchlist2\xc2\x06\n\x10WatchlistService\x12g\n\x0eListWatchlists\x12).optix.watchlist.v1.ListWatchlistsRequest\x1a*.optix.watchlist.v1.ListWatchlistsResponse\x12\x61\n\x0cGetWatchlist\x12\'.optix.watchlist.v1.GetWatchlistRequest\x1a(.optix.watchlist.v1.GetWatchlistResponse\x12j\n\x0f\x43reateWatchlist\x12*.optix.watchlist.v1.CreateWatchlistRequest\x1a+.optix.watchlist.v1.CreateWatchlistResponse\x12j\n\x0fUpdateWatchlist\x12*.optix.watchlist.v1.UpdateWatchlistRequest\x1a+.optix.watchlist.v1.UpdateWatchlistResponse\x12j\n\x0f\x44\x65leteWatchlist\x12*.optix.watchlist.v1.DeleteWatchlistRequest\x1a+.optix.watchlist.v1.DeleteWatchlistResponse\x12[\n\nAddSymbols\x12%.optix.watchlist.v1.AddSymbolsRequest\x1a&.optix.watchlist.v1.AddSymbolsResponse\x12\x64\n\rRemoveSymbols\x12(.optix.watchlist.v1.RemoveSymbolsRequest\x1a).optix.watchlist.v1.RemoveSymbolsResponse\x12[\n\nMoveSymbol\x12%.optix.watchlist.v1.MoveSymbolRequest\x1a&.optix.watchlist.v1.MoveSymbolResponseB\x02P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,36 +36,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'P\001'
   _globals['_LISTWATCHLISTSREQUEST']._serialized_start=136
   _globals['_LISTWATCHLISTSREQUEST']._serialized_end=263
-  _globals['_LISTWATCHLISTSRESPONSE']._serialized_start=265
-  _globals['_LISTWATCHLISTSRESPONSE']._serialized_end=365
-  _globals['_GETWATCHLISTREQUEST']._serialized_start=367
-  _globals['_GETWATCHLISTREQUEST']._serialized_end=451
-  _globals['_GETWATCHLISTRESPONSE']._serialized_start=453
-  _globals['_GETWATCHLISTRESPONSE']._serialized_end=525
-  _globals['_CREATEWATCHLISTREQUEST']._serialized_start=527
-  _globals['_CREATEWATCHLISTREQUEST']._serialized_end=637
-  _globals['_CREATEWATCHLISTRESPONSE']._serialized_start=639
-  _globals['_CREATEWATCHLISTRESPONSE']._serialized_end=714
-  _globals['_UPDATEWATCHLISTREQUEST']._serialized_start=716
-  _globals['_UPDATEWATCHLISTREQUEST']._serialized_end=839
-  _globals['_UPDATEWATCHLISTRESPONSE']._serialized_start=841
-  _globals['_UPDATEWATCHLISTRESPONSE']._serialized_end=916
-  _globals['_DELETEWATCHLISTREQUEST']._serialized_start=918
-  _globals['_DELETEWATCHLISTREQUEST']._serialized_end=970
-  _globals['_DELETEWATCHLISTRESPONSE']._serialized_start=972
-  _globals['_DELETEWATCHLISTRESPONSE']._serialized_end=997
-  _globals['_ADDSYMBOLSREQUEST']._serialized_start=999
-  _globals['_ADDSYMBOLSREQUEST']._serialized_end=1093
-  _globals['_ADDSYMBOLSRESPONSE']._serialized_start=1095
-  _globals['_ADDSYMBOLSRESPONSE']._serialized_end=1165
-  _globals['_REMOVESYMBOLSREQUEST']._serialized_start=1167
-  _globals['_REMOVESYMBOLSREQUEST']._serialized_end=1234
-  _globals['_REMOVESYMBOLSRESPONSE']._serialized_start=1236
-  _globals['_REMOVESYMBOLSRESPONSE']._serialized_end=1309
-  _globals['_MOVESYMBOLREQUEST']._serialized_start=1311
-  _globals['_MOVESYMBOLREQUEST']._serialized_end=1389
-  _globals['_MOVESYMBOLRESPONSE']._serialized_start=1391
-  _globals['_MOVESYMBOLRESPONSE']._serialized_end=1461
-  _globals['_WATCHLISTSERVICE']._serialized_start=1464
-  _globals['_WATCHLISTSERVICE']._serialized_end=2298
+  _globals['_LISTWATCHLISTSRESPONSE']._serialized_start=266
+  _globals['_LISTWATCHLISTSRESPONSE']._serialized_end=394
+  _globals['_GETWATCHLISTREQUEST']._serialized_start=396
+  _globals['_GETWATCHLISTREQUEST']._serialized_end=480
+  _globals['_GETWATCHLISTRESPONSE']._serialized_start=482
+  _globals['_GETWATCHLISTRESPONSE']._serialized_end=582
+  _globals['_CREATEWATCHLISTREQUEST']._serialized_start=584
+  _globals['_CREATEWATCHLISTREQUEST']._serialized_end=694
+  _globals['_CREATEWATCHLISTRESPONSE']._serialized_start=696
+  _globals['_CREATEWATCHLISTRESPONSE']._serialized_end=771
+  _globals['_UPDATEWATCHLISTREQUEST']._serialized_start=773
+  _globals['_UPDATEWATCHLISTREQUEST']._serialized_end=896
+  _globals['_UPDATEWATCHLISTRESPONSE']._serialized_start=898
+  _globals['_UPDATEWATCHLISTRESPONSE']._serialized_end=973
+  _globals['_DELETEWATCHLISTREQUEST']._serialized_start=975
+  _globals['_DELETEWATCHLISTREQUEST']._serialized_end=1027
+  _globals['_DELETEWATCHLISTRESPONSE']._serialized_start=1029
+  _globals['_DELETEWATCHLISTRESPONSE']._serialized_end=1054
+  _globals['_ADDSYMBOLSREQUEST']._serialized_start=1056
+  _globals['_ADDSYMBOLSREQUEST']._serialized_end=1150
+  _globals['_ADDSYMBOLSRESPONSE']._serialized_start=1152
+  _globals['_ADDSYMBOLSRESPONSE']._serialized_end=1222
+  _globals['_REMOVESYMBOLSREQUEST']._serialized_start=1224
+  _globals['_REMOVESYMBOLSREQUEST']._serialized_end=1291
+  _globals['_REMOVESYMBOLSRESPONSE']._serialized_start=1293
+  _globals['_REMOVESYMBOLSRESPONSE']._serialized_end=1366
+  _globals['_MOVESYMBOLREQUEST']._serialized_start=1368
+  _globals['_MOVESYMBOLREQUEST']._serialized_end=1446
+  _globals['_MOVESYMBOLRESPONSE']._serialized_start=1448
+  _globals['_MOVESYMBOLRESPONSE']._serialized_end=1518
+  _globals['_WATCHLISTSERVICE']._serialized_start=1521
+  _globals['_WATCHLISTSERVICE']._serialized_end=2355
 # @@protoc_insertion_point(module_scope)

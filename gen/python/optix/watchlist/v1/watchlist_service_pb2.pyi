@@ -66,8 +66,13 @@ class ListWatchlistsResponse(_message.Message):
 
     WATCHLISTS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    QUOTES_UNAVAILABLE_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token for the next page; empty when this is the last page. Opaque."""
+    quotes_unavailable: _builtins.bool
+    """True when the request asked for WATCHLIST_VIEW_WITH_QUOTES but market data could not be
+    reached in time: the watchlists are complete, their items carry no quotes. Retry for quotes.
+    """
     @_builtins.property
     def watchlists(self) -> _containers.RepeatedCompositeFieldContainer[_watchlist_pb2.Watchlist]:
         """The watchlists on this page."""
@@ -77,10 +82,11 @@ class ListWatchlistsResponse(_message.Message):
         *,
         watchlists: _abc.Iterable[_watchlist_pb2.Watchlist] | None = ...,
         next_page_token: _builtins.str = ...,
+        quotes_unavailable: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "watchlists", b"watchlists"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "quotes_unavailable", b"quotes_unavailable", "watchlists", b"watchlists"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -119,6 +125,11 @@ class GetWatchlistResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     WATCHLIST_FIELD_NUMBER: _builtins.int
+    QUOTES_UNAVAILABLE_FIELD_NUMBER: _builtins.int
+    quotes_unavailable: _builtins.bool
+    """True when the request asked for WATCHLIST_VIEW_WITH_QUOTES but market data could not be
+    reached in time: the watchlist is complete, its items carry no quotes. Retry for quotes.
+    """
     @_builtins.property
     def watchlist(self) -> _watchlist_pb2.Watchlist:
         """The watchlist."""
@@ -127,10 +138,11 @@ class GetWatchlistResponse(_message.Message):
         self,
         *,
         watchlist: _watchlist_pb2.Watchlist | None = ...,
+        quotes_unavailable: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["watchlist", b"watchlist"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["watchlist", b"watchlist"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quotes_unavailable", b"quotes_unavailable", "watchlist", b"watchlist"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -74,6 +74,14 @@ export declare type ListWatchlistsResponse = Message<"optix.watchlist.v1.ListWat
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
+
+  /**
+   * True when the request asked for WATCHLIST_VIEW_WITH_QUOTES but market data could not be
+   * reached in time: the watchlists are complete, their items carry no quotes. Retry for quotes.
+   *
+   * @generated from field: bool quotes_unavailable = 3;
+   */
+  quotesUnavailable: boolean;
 };
 
 /**
@@ -121,6 +129,14 @@ export declare type GetWatchlistResponse = Message<"optix.watchlist.v1.GetWatchl
    * @generated from field: optix.watchlist.v1.Watchlist watchlist = 1;
    */
   watchlist?: Watchlist | undefined;
+
+  /**
+   * True when the request asked for WATCHLIST_VIEW_WITH_QUOTES but market data could not be
+   * reached in time: the watchlist is complete, its items carry no quotes. Retry for quotes.
+   *
+   * @generated from field: bool quotes_unavailable = 2;
+   */
+  quotesUnavailable: boolean;
 };
 
 /**
