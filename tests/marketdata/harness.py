@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2, status_pb2
 
 from optix.marketdata.v1 import marketdata_service_pb2_grpc
 from optix_server.infra.auth.config import AuthSettings
@@ -91,21 +90,3 @@ async def marketdata_server(
 def with_settings(base: MarketDataSettings, **changes: object) -> MarketDataSettings:
     """A copy of `base` with `changes`."""
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
-
-
-def rpc_status(error: grpc.aio.AioRpcError) -> status_pb2.Status:
-    """The google.rpc.Status carried in the error's trailers."""
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            return status_pb2.Status.FromString(value)
-    return status_pb2.Status()
-
-
-def violated_fields(error: grpc.aio.AioRpcError) -> set[str]:
-    """Field paths named by the BadRequest detail of an INVALID_ARGUMENT error."""
-    fields: set[str] = set()
-    for detail in rpc_status(error).details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            fields.update(v.field for v in bad.field_violations)
-    return fields

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +11,9 @@ from pathlib import Path
 import grpc
 
 from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
+from optix_server.infra.auth.clock import Clock
 from optix_server.infra.db import migrate
-from optix_server.infra.module import Dependencies
+from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.infra.settings import ALL_SERVICES, Settings
 from optix_server.services import create_modules
 from optix_server.user.config import UserSettings
@@ -74,12 +75,20 @@ def make_settings(
 
 
 @asynccontextmanager
-async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
-    """Migrate, start every configured service on port 0, yield, then stop gracefully."""
-    deps = build_dependencies(settings)
+async def running_server(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    modules: Callable[[Dependencies], Sequence[ServiceModule]] | None = None,
+) -> AsyncIterator[RunningServer]:
+    """Migrate, start the services on port 0, yield, then stop gracefully. `clock` replaces
+    the system clock; `modules` builds the hosted slices (default: settings.services), so a
+    test can inject a slice's own settings."""
+    deps = build_dependencies(settings, clock)
     try:
         await migrate(deps.database)
-        server = OptixServer(deps, create_modules(deps, settings.services))
+        hosted = modules(deps) if modules else create_modules(deps, settings.services)
+        server = OptixServer(deps, hosted)
         port = await server.start()
         try:
             yield RunningServer(f"127.0.0.1:{port}", server, deps)

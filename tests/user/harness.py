@@ -7,24 +7,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 import pyotp
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2, status_pb2
 
 from optix.user.v1 import user_service_pb2, user_service_pb2_grpc
-from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
 from optix_server.infra.auth.tokens import TokenAuthority
-from optix_server.infra.db import migrate
 from optix_server.infra.module import Dependencies
 from optix_server.infra.peer import TrustedProxies
 from optix_server.infra.settings import Settings
 from optix_server.user.config import UserSettings
 from optix_server.user.mfa import STEP_SECONDS
 from optix_server.user.wiring import create_module
-from tests.support.server import make_settings
+from tests.support.server import make_settings, running_server
 
 M = TypeVar("M", bound=Message)
 
@@ -125,57 +122,19 @@ async def user_server(
         trusted_proxies=trusted_proxies or TrustedProxies(),
     )
     clock = ManualClock()
-    deps = build_dependencies(settings, clock)
-    try:
-        await migrate(deps.database)
-        authority = deps.tokens
-        server = OptixServer(deps, [create_module(deps, settings=user_settings)])
-        port = await server.start()
-        address = f"127.0.0.1:{port}"
-        try:
-            async with grpc.aio.insecure_channel(address) as channel:
-                yield UserHarness(
-                    address,
-                    clock,
-                    authority,
-                    deps,
-                    channel,
-                    user_service_pb2_grpc.UserServiceStub(channel),
-                )
-        finally:
-            await server.stop(grace=0.5)
-    finally:
-        await close_dependencies(deps)
-
-
-def rpc_status(error: grpc.aio.AioRpcError) -> status_pb2.Status:
-    """The google.rpc.Status carried in an error's trailers (empty when none)."""
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            return status_pb2.Status.FromString(value)
-    return status_pb2.Status()
-
-
-def detail(error: grpc.aio.AioRpcError, kind: type[M]) -> M | None:
-    """The first detail of type `kind` in an error, if any."""
-    for packed in rpc_status(error).details:
-        message = kind()
-        if packed.Unpack(message):
-            return message
-    return None
-
-
-def violated_fields(error: grpc.aio.AioRpcError) -> set[str]:
-    """The field paths named by the error's BadRequest detail."""
-    bad = detail(error, error_details_pb2.BadRequest)
-    return {v.field for v in bad.field_violations} if bad else set()
-
-
-async def expect_error(code: grpc.StatusCode, call: Any) -> grpc.aio.AioRpcError:
-    """Await `call` and return the AioRpcError it fails with, checking its code."""
-    try:
-        await call
-    except grpc.aio.AioRpcError as error:
-        assert error.code() == code, (error.code(), error.details())
-        return error
-    raise AssertionError(f"expected {code}, the call succeeded")
+    async with (
+        running_server(
+            settings,
+            clock=clock,
+            modules=lambda deps: [create_module(deps, settings=user_settings)],
+        ) as running,
+        running.channel() as channel,
+    ):
+        yield UserHarness(
+            running.address,
+            clock,
+            running.deps.tokens,
+            running.deps,
+            channel,
+            user_service_pb2_grpc.UserServiceStub(channel),
+        )

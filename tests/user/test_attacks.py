@@ -10,7 +10,8 @@ import pyotp
 from google.rpc import error_details_pb2
 
 from optix.user.v1 import user_service_pb2
-from tests.user.harness import STRONG_PASSWORD, UserHarness, detail, expect_error
+from tests.support.errors import detail, expect_error
+from tests.user.harness import STRONG_PASSWORD, UserHarness
 
 
 async def _enable_mfa(users: UserHarness) -> str:

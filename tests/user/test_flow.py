@@ -8,7 +8,8 @@ import grpc
 from google.protobuf import field_mask_pb2
 
 from optix.user.v1 import user_pb2, user_service_pb2
-from tests.user.harness import STRONG_PASSWORD, UserHarness, bearer, expect_error
+from tests.support.errors import expect_error
+from tests.user.harness import STRONG_PASSWORD, UserHarness, bearer
 
 
 async def test_register_mfa_login_refresh_reuse_logout(users: UserHarness) -> None:

@@ -16,14 +16,8 @@ from optix_server.infra.auth.interceptor import AuthInterceptor
 from optix_server.infra.peer import TrustedProxies, client_address
 from optix_server.user.validation import normalise_email
 from optix_server.user.wiring import FULL_NAME, PUBLIC_METHODS
-from tests.user.harness import (
-    STRONG_PASSWORD,
-    UserHarness,
-    bearer,
-    expect_error,
-    user_server,
-    violated_fields,
-)
+from tests.support.errors import expect_error, violated_fields
+from tests.user.harness import STRONG_PASSWORD, UserHarness, bearer, user_server
 
 # --- one mailbox, one account ---------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from optix.user.v1 import user_service_pb2
-from tests.user.harness import UserHarness, bearer, expect_error
+from tests.support.errors import expect_error
+from tests.user.harness import UserHarness, bearer
 
 
 def _b64(data: dict[str, Any]) -> str:

@@ -26,7 +26,8 @@ from optix_server.infra.auth.session_watch import SessionWatch
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.interceptors import ErrorMappingInterceptor
 from optix_server.infra.pubsub import InMemoryPubSub
-from tests.user.harness import ManualClock, bearer, detail
+from tests.support.errors import detail
+from tests.user.harness import ManualClock, bearer
 
 
 def _who(principal_text: str) -> bytes:

@@ -13,7 +13,8 @@ from optix_server.user.maintenance import Janitor
 from optix_server.user.models import RefreshFamilyRow, RefreshTokenRow
 from optix_server.user.repository import UserRepository
 from tests.support.backends import fresh_database_url
-from tests.user.harness import UserHarness, bearer, expect_error, user_server
+from tests.support.errors import expect_error
+from tests.user.harness import UserHarness, bearer, user_server
 
 
 async def _count(users: UserHarness, model: type[RefreshFamilyRow] | type[RefreshTokenRow]) -> int:

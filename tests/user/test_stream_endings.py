@@ -13,8 +13,9 @@ from google.rpc import error_details_pb2
 from optix.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc
 from optix.user.v1 import user_service_pb2, user_service_pb2_grpc
 from tests.support.backends import redis_namespace
+from tests.support.errors import detail
 from tests.support.server import make_settings, running_server
-from tests.user.harness import STRONG_PASSWORD, bearer, detail
+from tests.user.harness import STRONG_PASSWORD, bearer
 
 
 async def test_logout_ends_the_sessions_open_streams(broker_kind: str, tmp_path: Path) -> None:

@@ -9,14 +9,8 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from optix.user.v1 import user_pb2, user_service_pb2
-from tests.user.harness import (
-    STRONG_PASSWORD,
-    UserHarness,
-    bearer,
-    expect_error,
-    rpc_status,
-    violated_fields,
-)
+from tests.support.errors import expect_error, rpc_status, violated_fields
+from tests.user.harness import STRONG_PASSWORD, UserHarness, bearer
 
 
 @pytest.mark.parametrize(
