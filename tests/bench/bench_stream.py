@@ -44,7 +44,7 @@ import numpy as np
 from optix.marketdata.v1 import marketdata_service_pb2 as pb
 from optix_server.infra.gc_policy import apply_gc_policy
 from optix_server.infra.settings import Settings
-from optix_server.marketdata.config import DEFAULT_UNIVERSE, MarketDataSettings
+from optix_server.marketdata.config import DEFAULT_UNIVERSE
 
 CLIENTS = 1000
 CHANNELS = 10
@@ -364,7 +364,10 @@ def main() -> None:
             services=("marketdata",),
             var_dir=Path(tmp),
             log_level="WARNING",
-            marketdata=MarketDataSettings(tick_rate=TICK_RATE, quote_cache_ttl=2.0),
+            env={
+                "OPTIX_MARKETDATA_TICK_RATE": str(TICK_RATE),
+                "OPTIX_MARKETDATA_QUOTE_CACHE_TTL": "2",
+            },
         )
         token = build_token_authority(settings).issue_access_token(
             "bench", session_id="bench", ttl=timedelta(hours=1)
@@ -393,7 +396,7 @@ def main() -> None:
         prefix = f"optix-bench-{uuid.uuid4().hex[:8]}:"
         shared = dataclasses.replace(settings, redis_url=REDIS_URL, redis_prefix=prefix)
         replica = dataclasses.replace(
-            shared, marketdata=dataclasses.replace(shared.marketdata, feed_owner=False)
+            shared, env={**shared.env, "OPTIX_MARKETDATA_FEED_OWNER": "false"}
         )
         with (
             _server(_server_process, shared),

@@ -18,6 +18,7 @@ from optix_server.infra.auth.config import AuthSettings
 from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.service import MarketDataService
 from optix_server.marketdata.streaming import QuoteHub
+from optix_server.marketdata.wiring import create_module
 from tests.support.server import RunningServer, make_settings, running_server
 
 M = TypeVar("M", bound=Message)
@@ -71,10 +72,12 @@ async def marketdata_server(
         redis_url=redis_url,
         redis_prefix=redis_prefix,
         services=["marketdata"],
-        marketdata=marketdata or MarketDataSettings(),
         auth=auth or AuthSettings(),
     )
-    async with running_server(settings) as running:
+    hosted = marketdata or MarketDataSettings()
+    async with running_server(
+        settings, modules=lambda deps: [create_module(deps, settings=hosted)]
+    ) as running:
         token = running.deps.tokens.issue_access_token(
             "user-1", session_id="session-1", ttl=token_ttl
         )

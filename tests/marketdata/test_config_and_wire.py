@@ -18,7 +18,7 @@ from tests.marketdata.test_streaming import quote
 
 
 def test_defaults_and_settings_section() -> None:
-    md = Settings.from_env({}).marketdata
+    md = MarketDataSettings.from_env(Settings.from_env({}).env)
     assert md == MarketDataSettings()
     assert md.provider == "simulated" and md.max_stream_symbols == 500
     assert len(md.universe) == 10 and md.dividend_yield("SPY") > 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +16,6 @@ from optix_server.infra.db import migrate
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.infra.settings import ALL_SERVICES, Settings
 from optix_server.services import create_modules
-from optix_server.user.config import UserSettings
 
 # bcrypt's minimum cost: the tests exercise the logic, not the work factor.
 TEST_BCRYPT_COST = 4
@@ -57,9 +56,11 @@ def make_settings(
     redis_url: str | None = None,
     redis_prefix: str = "optix:",
     services: Sequence[str] = ALL_SERVICES,
+    env: Mapping[str, str] | None = None,
     **overrides: object,
 ) -> Settings:
-    """Settings for a test server on 127.0.0.1:0; `overrides` replace any field."""
+    """Settings for a test server on 127.0.0.1:0: cheap bcrypt, `env` adds OPTIX_* variables
+    for the slices' own settings, `overrides` replace any field."""
     settings = Settings(
         host="127.0.0.1",
         port=0,
@@ -69,7 +70,7 @@ def make_settings(
         redis_url=redis_url,
         redis_prefix=redis_prefix,
         shutdown_grace_seconds=1.0,
-        user=UserSettings(bcrypt_cost=TEST_BCRYPT_COST),
+        env={"OPTIX_USER_BCRYPT_COST": str(TEST_BCRYPT_COST), **(env or {})},
     )
     return dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
 

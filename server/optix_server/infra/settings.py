@@ -11,8 +11,6 @@ from optix_server.infra.auth.config import AuthSettings
 from optix_server.infra.env import SettingsError, env_float, env_int, env_str
 from optix_server.infra.gc_policy import DEFAULT_YOUNG_THRESHOLD
 from optix_server.infra.peer import TrustedProxies
-from optix_server.marketdata.config import MarketDataSettings
-from optix_server.user.config import UserSettings
 
 ALL_SERVICES: tuple[str, ...] = ("user", "marketdata", "watchlist", "brokerage", "alert")
 
@@ -61,12 +59,9 @@ class Settings:
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     # Token signing/verification (OPTIX_AUTH_*), shared by every service's auth interceptor.
     auth: AuthSettings = field(default_factory=AuthSettings)
-    # Password hashing, token lifetimes and brute-force limits (OPTIX_USER_*).
-    user: UserSettings = field(default_factory=UserSettings)
-    # Every OPTIX_* variable seen at start-up: slices read their own settings from it.
+    # Every OPTIX_* variable seen at start-up: each slice reads its own settings from it
+    # (OPTIX_USER_*, OPTIX_MARKETDATA_*, ...), so this module depends on no slice.
     env: Mapping[str, str] = field(default_factory=dict)
-    # Market data provider, simulation, Schwab and streaming settings (OPTIX_MARKETDATA_*).
-    marketdata: MarketDataSettings = field(default_factory=MarketDataSettings)
 
     @property
     def database_url(self) -> str:
@@ -122,7 +117,5 @@ class Settings:
             service_addresses=addresses,
             trusted_proxies=TrustedProxies.parse(env.get("OPTIX_TRUSTED_PROXIES", "")),
             auth=AuthSettings.from_env(env),
-            user=UserSettings.from_env(env),
-            marketdata=MarketDataSettings.from_env(env),
             env={key: value for key, value in env.items() if key.startswith("OPTIX_")},
         )

@@ -9,6 +9,7 @@ import grpc
 
 from optix.marketdata.v1 import marketdata_service_pb2 as pb
 from optix_server.infra.module import Dependencies, ServiceModule
+from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.feed import FeedPublisher
 from optix_server.marketdata.pricing import warm_up
 from optix_server.marketdata.providers.factory import create_provider
@@ -47,9 +48,11 @@ def register_servicer(servicer: MarketDataServicer, server: grpc.aio.Server) -> 
     server.add_registered_method_handlers(FULL_NAME, handlers)
 
 
-def create_module(deps: Dependencies) -> ServiceModule:
-    """The marketdata ServiceModule."""
-    settings = deps.settings.marketdata
+def create_module(
+    deps: Dependencies, *, settings: MarketDataSettings | None = None
+) -> ServiceModule:
+    """The marketdata ServiceModule; tests may inject settings."""
+    settings = settings or MarketDataSettings.from_env(deps.settings.env)
     provider = create_provider(settings)
     service = MarketDataService(provider, deps.cache, settings)
     hub = QuoteHub(

@@ -31,7 +31,7 @@ PUBLIC_METHODS = frozenset(
 
 def create_module(deps: Dependencies, *, settings: UserSettings | None = None) -> ServiceModule:
     """The user ServiceModule; tests may inject settings (the clock comes with `deps`)."""
-    settings = settings or deps.settings.user
+    settings = settings or UserSettings.from_env(deps.settings.env)
     clock = deps.clock
     authority = deps.tokens
     pepper = settings.pepper
