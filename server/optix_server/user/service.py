@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from optix_server.common.webhooks import check_webhook_url
 from optix_server.infra.auth.clock import Clock
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.crypto import opaque_token, sha256_hex
@@ -280,7 +281,7 @@ class UserService:
         if whole or f"{_NOTIFY}.email_enabled" in paths:
             values["email_enabled"] = update.email_enabled
         if whole or f"{_NOTIFY}.webhook_url" in paths:
-            v.check_webhook_url(update.webhook_url, f"user.{_NOTIFY}.webhook_url", errors)
+            check_webhook_url(update.webhook_url, f"user.{_NOTIFY}.webhook_url", errors)
             values["webhook_url"] = update.webhook_url
         if "email" in paths:
             normalised = self._check_email(update.email, "user.email", errors)

@@ -1,4 +1,5 @@
-"""Field rules of the user contract: email, display name, time zone, webhook URL, codes."""
+"""Field rules of the user contract: email, display name, time zone, codes (webhook URLs:
+common.webhooks)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,14 @@ import re
 import unicodedata
 import zoneinfo
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
+from optix_server.common.text import has_control_characters
 from optix_server.infra.errors import ViolationCollector
 from optix_server.infra.passwords import PasswordPolicy
 
 MAX_EMAIL = 254
 MAX_DISPLAY_NAME = 100
 MAX_TIME_ZONE = 64
-MAX_WEBHOOK_URL = 2048
 # Opaque values we issue are far shorter; anything longer is not ours and is refused unread.
 # Generous enough that a JWT sent where a refresh token belongs is UNAUTHENTICATED, not a
 # field violation (token confusion must look like any other bad token).
@@ -27,10 +27,6 @@ MAX_RECOVERY_CODE = 32
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+$")
 _DOMAIN_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _TOTP = re.compile(r"^[0-9]{6}$")
-
-
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in text)
 
 
 def normalise_email(raw: str) -> tuple[str, str] | None:
@@ -77,7 +73,7 @@ def check_display_name(value: str, path: str, errors: ViolationCollector) -> Non
     """At most 100 characters, no control characters."""
     if len(value) > MAX_DISPLAY_NAME:
         errors.add(path, f"must be at most {MAX_DISPLAY_NAME} characters")
-    elif _has_control(value):
+    elif has_control_characters(value):
         errors.add(path, "must not contain control characters")
 
 
@@ -85,27 +81,6 @@ def check_time_zone(value: str, path: str, zones: TimeZones, errors: ViolationCo
     """An IANA time zone name."""
     if len(value) > MAX_TIME_ZONE or not zones.is_valid(value):
         errors.add(path, "must be an IANA time zone name such as America/New_York")
-
-
-def check_webhook_url(value: str, path: str, errors: ViolationCollector) -> None:
-    """Empty, or an absolute https:// URL with a host and no credentials."""
-    if not value:
-        return
-    if len(value) > MAX_WEBHOOK_URL:
-        errors.add(path, f"must be at most {MAX_WEBHOOK_URL} characters")
-        return
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        errors.add(path, "must be a valid URL")
-        return
-    if _has_control(value) or " " in value:
-        errors.add(path, "must not contain spaces or control characters")
-    elif parts.scheme != "https" or not host:
-        errors.add(path, "must be an https:// URL with a host")
-    elif parts.username or parts.password:
-        errors.add(path, "must not contain credentials")
 
 
 def check_totp_code(value: str, path: str, errors: ViolationCollector) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 
 from optix_server.common.symbol_fields import symbol_field, symbol_list
+from optix_server.common.text import has_control_characters
 from optix_server.infra.errors import ViolationCollector
 
 MAX_DISPLAY_NAME = 64
@@ -21,8 +21,8 @@ def display_name(collector: ViolationCollector, field: str, value: str) -> str:
         collector.add(field, "a display name is required")
     elif len(name) > MAX_DISPLAY_NAME:
         collector.add(field, f"at most {MAX_DISPLAY_NAME} characters, got {len(name)}")
-    elif any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
-        collector.add(field, "must not contain control or unassigned characters")
+    elif has_control_characters(name):
+        collector.add(field, "must not contain control characters")
     return name
 
 
