@@ -20,6 +20,8 @@ from optix_server.infra.settings import Settings
 Stub = TypeVar("Stub")
 # Calls to another service never wait longer than this, whatever the caller's deadline.
 MAX_INTERNAL_CALL_SECONDS = 5.0
+# The share of a caller's remaining time the calls it makes may use.
+ANSWER_SHARE = 0.8
 
 
 class ServiceClients:
@@ -57,9 +59,10 @@ class ServiceClients:
 def deadline_from(
     context: grpc.aio.ServicerContext[Any, Any] | None, cap: float = MAX_INTERNAL_CALL_SECONDS
 ) -> float:
-    """The timeout of a call made on behalf of `context`'s call: its remaining time, at most
+    """The timeout of a call made on behalf of `context`'s call: most of its remaining time
+    (a fifth is left to answer with what the call has, say a list without quotes), at most
     `cap` (a call without a deadline of its own still bounds the calls it makes)."""
     remaining = context.time_remaining() if context is not None else None
     if remaining is None:
         return cap
-    return max(0.0, min(remaining, cap))
+    return max(0.0, min(remaining * ANSWER_SHARE, cap))

@@ -34,8 +34,9 @@ from optix_server.watchlist.repository import Cursor, WatchlistRepository
 
 WATCHLISTS = ChildPattern("watchlists", "optix.watchlist.v1.Watchlist")
 UPDATABLE = ("display_name", "items", "is_default")
-# Optimistic retries of an unconditional change that lost a race to another change.
-MAX_ATTEMPTS = 8
+# Optimistic retries of an unconditional change that lost a race to another change: each
+# round lets at least one racer through, so this covers dozens of concurrent writers.
+MAX_ATTEMPTS = 64
 
 
 class View(Enum):
