@@ -14,14 +14,46 @@ local function refuse(handle, content_type, status, message)
     "")
 end
 
--- Base64 as grpc_web decodes it: whole groups of four, padding only at the very end.
-local function is_base64(text)
-  return #text % 4 == 0 and string.find(text, "^[%w+/]*=?=?$") ~= nil
+local ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+-- Whether the last group's unused low bits are zero, as strict decoders (grpc core) demand:
+-- two characters carry one byte (4 spare bits), three carry two (2 spare bits).
+local function canonical_tail(data)
+  local tail = #data % 4
+  if tail == 1 then
+    return false
+  end
+  if tail == 0 then
+    return true
+  end
+  local last = string.find(ALPHABET, string.sub(data, -1), 1, true) - 1
+  local spare = tail == 2 and 16 or 4
+  return last % spare == 0
 end
 
--- Base64 as gRPC metadata carries it: padded or not (a lone last character is never valid).
+-- Base64 of the standard alphabet, padding only at the very end, canonical last group.
+local function is_canonical_base64(text, padded)
+  local data, padding = string.match(text, "^([%w+/]*)(=*)$")
+  if data == nil or #padding > 2 then
+    return false
+  end
+  if padded and (#text % 4 ~= 0) then
+    return false
+  end
+  if #padding > 0 and (#data + #padding) % 4 ~= 0 then
+    return false
+  end
+  return canonical_tail(data)
+end
+
+-- Base64 as grpc_web decodes it: whole groups of four.
+local function is_base64(text)
+  return is_canonical_base64(text, true)
+end
+
+-- Base64 as gRPC metadata carries it: padded or not.
 local function is_metadata_base64(text)
-  return #text % 4 ~= 1 and string.find(text, "^[%w+/]*=?=?$") ~= nil
+  return is_canonical_base64(text, false)
 end
 
 function envoy_on_request(handle)
