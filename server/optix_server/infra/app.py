@@ -151,6 +151,7 @@ class OptixServer:
             self.port = 0
         if self.port == 0:
             raise OSError(f"cannot listen on {address}: address in use or not available")
+        self.deps.clients.serving_on(self.port)
         await self.session_watch.start()
         await self.server.start()
         for module in self.modules:

@@ -1,6 +1,6 @@
-"""Typed clients for calling other services: a generated stub on a channel to
-`settings.address_of(service)` that carries the calling slice's service identity, so no slice
-imports another's modules and every internal call is authenticated."""
+"""Typed clients for calling other services: a generated stub on a channel to the service's
+address (configured, or this process) that carries the calling slice's service identity, so no
+slice imports another's modules and every internal call is authenticated."""
 
 from __future__ import annotations
 
@@ -32,6 +32,19 @@ class ServiceClients:
         self._tokens = tokens
         self._clock = clock
         self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
+        self._local_port: int | None = None
+
+    def serving_on(self, port: int) -> None:
+        """The port this process serves on: services hosted here are reached there (asked for
+        port 0, the real one is known only once the server is bound)."""
+        self._local_port = port
+
+    def address_of(self, service: str) -> str:
+        """Where `service` is reached: its configured address, else this process."""
+        configured = self._settings.service_addresses.get(service)
+        if configured:
+            return configured
+        return f"{self._settings.host}:{self._local_port or self._settings.port}"
 
     def stub(
         self, service: str, stub_type: Callable[[grpc.aio.Channel], Stub], *, caller: str
@@ -42,7 +55,7 @@ class ServiceClients:
         if channel is None:
             source = ServiceTokenSource(self._tokens, caller, self._clock)
             channel = grpc.aio.insecure_channel(
-                self._settings.address_of(service),
+                self.address_of(service),
                 interceptors=service_channel_interceptors(source),
                 options=[("grpc.max_receive_message_length", self._settings.max_message_bytes)],
             )

@@ -75,10 +75,6 @@ class Settings:
         """host:port the gRPC server binds."""
         return f"{self.host}:{self.port}"
 
-    def address_of(self, service: str) -> str:
-        """Where to reach `service` (another process, or this one by default)."""
-        return self.service_addresses.get(service, f"{self.host}:{self.port}")
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read settings from OPTIX_* variables (os.environ by default)."""
