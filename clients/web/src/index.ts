@@ -2,3 +2,4 @@
 export { createOptixClients, type OptixClients } from "./client.js";
 export { PUBLIC_METHODS, Session, type StoredTokens } from "./session.js";
 export { createBrowserClients } from "./browser.js";
+export { fieldViolations, type FieldViolation } from "./errors.js";

@@ -1,10 +1,11 @@
-// Demo page: sign in/register, stream live quotes, load an options chain with Greeks.
+// Demo page: sign in/register, the watchlist home screen, live quotes, an options chain.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createBrowserClients } from "../browser.js";
 import { DataSource, type Quote } from "../gen/optix/marketdata/v1/quote_pb.js";
 import type { OptionQuote } from "../gen/optix/marketdata/v1/option_chain_pb.js";
 import { type Date as DateMsg, OptionRight } from "../gen/optix/common/v1/instrument_pb.js";
 import type { OptixClients } from "../client.js";
+import { WatchlistScreen } from "./watchlist.js";
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const element = document.getElementById(id);
@@ -205,6 +206,7 @@ function main(): void {
   let currentEdge = edge.value;
   let clients = createBrowserClients(currentEdge);
   let board = new QuoteBoard(clients);
+  const watchlists = new WatchlistScreen(() => clients);
   const credentials = () => ({
     email: ($("email") as HTMLInputElement).value.trim(),
     password: ($("password") as HTMLInputElement).value,
@@ -212,6 +214,8 @@ function main(): void {
   const signedIn = async () => {
     const me = await clients.user.getMe({}, { timeoutMs: 10_000 });
     $("who").textContent = me.user?.email ?? "";
+    document.body.classList.add("signed-in");
+    void watchlists.open();
     $("quotes-panel").hidden = false;
     $("chain-panel").hidden = false;
     $("sign-out").hidden = false;
@@ -221,6 +225,7 @@ function main(): void {
   const attempt = async (action: () => Promise<void>) => {
     if (edge.value !== currentEdge) {
       board.stop();
+      watchlists.close();
       currentEdge = edge.value;
       clients = createBrowserClients(currentEdge);
       board = new QuoteBoard(clients);
@@ -244,8 +249,10 @@ function main(): void {
   });
   $("sign-out").addEventListener("click", () => {
     board.stop();
+    watchlists.close();
     void clients.signOut().finally(() => {
       $("who").textContent = "";
+      document.body.classList.remove("signed-in");
       $("quotes-panel").hidden = true;
       $("chain-panel").hidden = true;
       $("sign-out").hidden = true;

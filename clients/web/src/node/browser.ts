@@ -1,6 +1,9 @@
 // Test driver: drives the demo page in headless Chromium (playwright-core + Debian chromium):
-// register or sign in, wait until a streamed quote updates a row, load an options chain.
+// register or sign in, wait until a streamed quote updates a row, load an options chain; or, with
+// `--watchlist 1`, run the watchlist scenario at phone width (watchlist-scenario.ts).
+import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
+import { runWatchlistScenario } from "./watchlist-scenario.js";
 
 type Args = Record<string, string>;
 
@@ -26,7 +29,8 @@ async function main(): Promise<void> {
   });
   const consoleErrors: string[] = [];
   try {
-    const page = await browser.newPage();
+    const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+    const page = await browser.newPage(args.watchlist === "1" ? phone : {});
     page.on("console", (message) => {
       if (message.type() === "error") consoleErrors.push(message.text());
     });
@@ -43,6 +47,24 @@ async function main(): Promise<void> {
     );
     const who = (await page.getByTestId("who").textContent()) ?? "";
     if (who === "") throw new Error(`sign-in failed: ${await page.getByTestId("status").textContent()}`);
+    if (args.watchlist === "1") {
+      const input = createInterface({ input: process.stdin });
+      const lines = input[Symbol.asyncIterator]();
+      const emit = (record: Record<string, unknown>) =>
+        process.stdout.write(`${JSON.stringify(record)}\n`);
+      try {
+        const watchlist = await runWatchlistScenario(page, {
+          emit,
+          nextLine: async () => String((await lines.next()).value ?? ""),
+          screenshot: args.screenshot,
+        });
+        emit({ ok: true, who, ...watchlist, consoleErrors });
+      } finally {
+        input.close(); // an open stdin would keep the driver alive after a failure
+        process.stdin.destroy();
+      }
+      return;
+    }
     // A quote *update*: more rendered quotes than rows, so some row was rendered twice.
     await page.waitForFunction(() => {
       const rows = document.querySelectorAll("[data-testid=quotes] tr").length;
