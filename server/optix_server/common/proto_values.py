@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from google.protobuf import timestamp_pb2
@@ -26,7 +27,15 @@ def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
 
 def instrument(symbol: str) -> instrument_pb2.Instrument:
     """The Instrument a canonical symbol names: an OCC option with its contract's parts, an
-    index ("$"-prefixed ticker) or an equity."""
+    index ("$"-prefixed ticker) or an equity. A fresh message each time (callers may change it);
+    the parsing behind it is cached."""
+    result = instrument_pb2.Instrument()
+    result.CopyFrom(_instrument(symbol))
+    return result
+
+
+@functools.lru_cache(maxsize=65_536)
+def _instrument(symbol: str) -> instrument_pb2.Instrument:
     if is_option_symbol(symbol):
         occ = parse_occ(symbol)
         return instrument_pb2.Instrument(

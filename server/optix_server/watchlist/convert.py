@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from optix.marketdata.v1 import quote_pb2
@@ -17,11 +18,8 @@ def view(value: watchlist_pb2.WatchlistView.ValueType) -> View:
     return View.WITH_QUOTES if value == watchlist_pb2.WATCHLIST_VIEW_WITH_QUOTES else View.BASIC
 
 
-def watchlist(
-    value: Watchlist, quotes: Mapping[str, quote_pb2.Quote] | None = None
-) -> watchlist_pb2.Watchlist:
-    """The Watchlist message, its items with quotes when given."""
-    quotes = quotes or {}
+def watchlist(value: Watchlist) -> watchlist_pb2.Watchlist:
+    """The Watchlist message (items without quotes)."""
     return watchlist_pb2.Watchlist(
         name=WATCHLISTS.format(value.user_id, value.id),
         display_name=value.display_name,
@@ -30,7 +28,6 @@ def watchlist(
                 symbol=item.symbol,
                 instrument=instrument(item.symbol),
                 add_time=timestamp(item.add_time),
-                quote=quotes.get(item.symbol),
             )
             for item in value.items
         ],
@@ -39,3 +36,41 @@ def watchlist(
         create_time=timestamp(value.create_time),
         update_time=timestamp(value.update_time),
     )
+
+
+class WatchlistMessages:
+    """Watchlist messages by (id, revision), built once: a revision's content never changes,
+    and building one is ~0.2-0.4 ms for 50 symbols, more than reading it from the database."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._messages: OrderedDict[tuple[str, int], watchlist_pb2.Watchlist] = OrderedDict()
+
+    def message(self, value: Watchlist) -> watchlist_pb2.Watchlist:
+        """A new Watchlist message for `value`, without quotes."""
+        result = watchlist_pb2.Watchlist()
+        self.fill(result, value)
+        return result
+
+    def fill(
+        self,
+        target: watchlist_pb2.Watchlist,
+        value: Watchlist,
+        quotes: Mapping[str, quote_pb2.Quote] | None = None,
+    ) -> None:
+        """Write `value` into `target` (a response's field: one copy), items with `quotes`."""
+        key = (value.id, value.revision)
+        built = self._messages.get(key)
+        if built is None:
+            built = watchlist(value)
+            self._messages[key] = built
+            if len(self._messages) > self._capacity:
+                self._messages.popitem(last=False)
+        else:
+            self._messages.move_to_end(key)
+        target.CopyFrom(built)
+        if quotes:
+            for item in target.items:
+                quote = quotes.get(item.symbol)
+                if quote is not None:
+                    item.quote.CopyFrom(quote)

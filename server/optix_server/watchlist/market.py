@@ -3,6 +3,7 @@ stub (in this process or at OPTIX_MARKETDATA_ADDRESS), never its modules."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -43,6 +44,7 @@ class MarketDataClient:
         # Made on first use: its channel belongs to the serving event loop.
         self._make_stub = stub
         self._stub: MarketDataServiceAsyncStub | None = None
+        self._in_flight: dict[tuple[str, ...], asyncio.Future[Mapping[str, quote_pb2.Quote]]] = {}
 
     async def _batch(
         self, symbols: Sequence[str], budget_s: float
@@ -74,7 +76,21 @@ class MarketDataClient:
     async def quotes(
         self, symbols: Sequence[str], budget_s: float
     ) -> Mapping[str, quote_pb2.Quote]:
-        """See MarketData."""
+        """See MarketData. Callers asking for the same symbols while such a call is in flight
+        share its answer (no staler than that call), so a popular list read by many at once
+        costs market data one call, not one per reader."""
         if not symbols:
             return {}
+        key = tuple(symbols)
+        shared = self._in_flight.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self._fetch_quotes(key, budget_s))
+            self._in_flight[key] = shared
+            shared.add_done_callback(lambda _: self._in_flight.pop(key, None))
+        # shield: one reader giving up (its call cancelled) must not cancel the others' fetch.
+        return await asyncio.shield(shared)
+
+    async def _fetch_quotes(
+        self, symbols: Sequence[str], budget_s: float
+    ) -> Mapping[str, quote_pb2.Quote]:
         return {q.symbol: q for reply in await self._batch(symbols, budget_s) for q in reply.quotes}

@@ -232,8 +232,12 @@ class WatchlistService:
         validation.index(check, "index", index)
         check.raise_if_any()
         watchlist_id = WATCHLISTS.parse(name, caller)
-        await self._get(caller, name, watchlist_id)  # NOT_FOUND before asking market data
-        await self._check_known(wanted, "symbols", symbols, budget_s)
+        # NOT_FOUND and a stale etag before asking market data (a conflict costs one read).
+        current = await self._get(caller, name, watchlist_id)
+        check_etag(etag, current.id, current.revision)
+        await self._check_known(
+            [s for s in wanted if s not in set(current.symbols)], "symbols", symbols, budget_s
+        )
 
         def change(current: Watchlist) -> Watchlist:
             now = self._clock.now()
@@ -321,7 +325,12 @@ class WatchlistService:
         for _ in range(MAX_ATTEMPTS):
             current = await self._get(caller, name, watchlist_id)
             check_etag(etag, current.id, current.revision)
-            saved = await self._repository.save(change(current), current.revision)
+            updated = change(current)
+            if (updated.display_name, updated.items) == (current.display_name, current.items):
+                # Nothing changes (symbols already there, or not there to remove): no new
+                # revision, so the etag other writers hold stays good.
+                return current
+            saved = await self._repository.save(updated, current.revision)
             if saved is not None:
                 return saved
             if etag:

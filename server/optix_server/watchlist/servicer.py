@@ -19,8 +19,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class WatchlistServicer(watchlist_service_pb2_grpc.WatchlistServiceServicer):
     """The gRPC face of WatchlistService."""
 
-    def __init__(self, service: WatchlistService) -> None:
+    def __init__(self, service: WatchlistService, messages: convert.WatchlistMessages) -> None:
         self._service = service
+        self._messages = messages
 
     async def ListWatchlists(
         self, request: pb.ListWatchlistsRequest, context: Context
@@ -34,11 +35,12 @@ class WatchlistServicer(watchlist_service_pb2_grpc.WatchlistServiceServicer):
             view=convert.view(request.view),
             budget_s=deadline_from(context),
         )
-        return pb.ListWatchlistsResponse(
-            watchlists=[convert.watchlist(w, page.quotes) for w in page.watchlists],
-            next_page_token=page.next_page_token,
-            quotes_unavailable=page.quotes_unavailable,
+        response = pb.ListWatchlistsResponse(
+            next_page_token=page.next_page_token, quotes_unavailable=page.quotes_unavailable
         )
+        for value in page.watchlists:
+            self._messages.fill(response.watchlists.add(), value, page.quotes)
+        return response
 
     async def GetWatchlist(
         self, request: pb.GetWatchlistRequest, context: Context
@@ -50,10 +52,9 @@ class WatchlistServicer(watchlist_service_pb2_grpc.WatchlistServiceServicer):
             view=convert.view(request.view),
             budget_s=deadline_from(context),
         )
-        return pb.GetWatchlistResponse(
-            watchlist=convert.watchlist(read.watchlists[0], read.quotes),
-            quotes_unavailable=read.quotes_unavailable,
-        )
+        response = pb.GetWatchlistResponse(quotes_unavailable=read.quotes_unavailable)
+        self._messages.fill(response.watchlist, read.watchlists[0], read.quotes)
+        return response
 
     async def CreateWatchlist(
         self, request: pb.CreateWatchlistRequest, context: Context
@@ -67,7 +68,7 @@ class WatchlistServicer(watchlist_service_pb2_grpc.WatchlistServiceServicer):
             request_id=request.request_id,
             budget_s=deadline_from(context),
         )
-        return pb.CreateWatchlistResponse(watchlist=convert.watchlist(created))
+        return pb.CreateWatchlistResponse(watchlist=self._messages.message(created))
 
     async def UpdateWatchlist(
         self, request: pb.UpdateWatchlistRequest, context: Context
@@ -86,7 +87,7 @@ class WatchlistServicer(watchlist_service_pb2_grpc.WatchlistServiceServicer):
             ),
             budget_s=deadline_from(context),
         )
-        return pb.UpdateWatchlistResponse(watchlist=convert.watchlist(updated))
+        return pb.UpdateWatchlistResponse(watchlist=self._messages.message(updated))
 
     async def DeleteWatchlist(
         self, request: pb.DeleteWatchlistRequest, context: Context
@@ -107,7 +108,7 @@ class WatchlistServicer(watchlist_service_pb2_grpc.WatchlistServiceServicer):
             etag=request.etag,
             budget_s=deadline_from(context),
         )
-        return pb.AddSymbolsResponse(watchlist=convert.watchlist(changed))
+        return pb.AddSymbolsResponse(watchlist=self._messages.message(changed))
 
     async def RemoveSymbols(
         self, request: pb.RemoveSymbolsRequest, context: Context
@@ -116,7 +117,7 @@ class WatchlistServicer(watchlist_service_pb2_grpc.WatchlistServiceServicer):
         changed = await self._service.remove_symbols(
             current_user_id(), request.name, symbols=list(request.symbols), etag=request.etag
         )
-        return pb.RemoveSymbolsResponse(watchlist=convert.watchlist(changed))
+        return pb.RemoveSymbolsResponse(watchlist=self._messages.message(changed))
 
     async def MoveSymbol(
         self, request: pb.MoveSymbolRequest, context: Context
@@ -129,4 +130,4 @@ class WatchlistServicer(watchlist_service_pb2_grpc.WatchlistServiceServicer):
             index=request.index,
             etag=request.etag,
         )
-        return pb.MoveSymbolResponse(watchlist=convert.watchlist(changed))
+        return pb.MoveSymbolResponse(watchlist=self._messages.message(changed))

@@ -7,6 +7,7 @@ from optix.watchlist.v1 import watchlist_service_pb2, watchlist_service_pb2_grpc
 from optix_server.infra.aip.paging import PageTokens
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.watchlist.config import WatchlistSettings
+from optix_server.watchlist.convert import WatchlistMessages
 from optix_server.watchlist.market import MarketDataClient
 from optix_server.watchlist.repository import WatchlistRepository
 from optix_server.watchlist.service import WatchlistService
@@ -35,7 +36,7 @@ def create_module(
             deps.tokens.keyring.derived_secret("optix page tokens v1"), "watchlists"
         ),
     )
-    servicer = WatchlistServicer(service)
+    servicer = WatchlistServicer(service, WatchlistMessages())
     return ServiceModule(
         name=NAME,
         full_name=FULL_NAME,
