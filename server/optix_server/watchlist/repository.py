@@ -135,6 +135,17 @@ class WatchlistRepository:
         the list that first create made instead. RESOURCE_EXHAUSTED over `max_lists`."""
         try:
             async with self._db.session() as session:
+                # Creates of one user queue behind each other, so the count below cannot be
+                # raced past the limit: a no-op write to the user's default list takes its row
+                # lock (PostgreSQL) or the write lock (SQLite, whose transaction begins there).
+                await session.execute(
+                    update(WatchlistRow)
+                    .where(
+                        WatchlistRow.user_id == watchlist.user_id,
+                        WatchlistRow.is_default.is_(True),
+                    )
+                    .values(revision=WatchlistRow.revision)
+                )
                 if request_id:
                     request_ids.remember(
                         session,
@@ -206,7 +217,9 @@ class WatchlistRepository:
         try:
             async with self._db.session() as session:
                 await self._swap_default(session, user_id, watchlist_id, expected_revision, now)
-        except _Conflict:
+        except (_Conflict, IntegrityError):
+            # IntegrityError: another list became the default in a transaction this one could
+            # not see yet; the caller re-reads and tries again.
             return False
         return True
 
