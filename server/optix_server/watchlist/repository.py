@@ -12,13 +12,19 @@ from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from optix.watchlist.v1 import watchlist_service_pb2
 from optix_server.infra import errors
 from optix_server.infra.aip import request_ids
 from optix_server.infra.db import Database
 from optix_server.watchlist.domain import Watchlist, WatchlistItem, WatchlistPage
 from optix_server.watchlist.models import WatchlistRow
 
-CREATE_METHOD = "optix.watchlist.v1.WatchlistService/CreateWatchlist"
+# The method request ids are remembered under (its full name, from the generated descriptor).
+CREATE_METHOD = (
+    watchlist_service_pb2.DESCRIPTOR.services_by_name["WatchlistService"]
+    .methods_by_name["CreateWatchlist"]
+    .full_name
+)
 # The position of a list in ListWatchlists' order: (is_default, create time, id).
 Cursor = tuple[bool, str, str]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from optix.marketdata.v1 import quote_pb2
+from optix.watchlist.v1 import watchlist_pb2
 from optix_server.common.occ import SymbolError, normalize_symbol
 from optix_server.infra import errors
 from optix_server.infra.aip.etags import check_etag, stale_etag
@@ -32,7 +33,7 @@ from optix_server.watchlist.domain import (
 from optix_server.watchlist.market import MarketData
 from optix_server.watchlist.repository import Cursor, WatchlistRepository
 
-WATCHLISTS = ChildPattern("watchlists", "optix.watchlist.v1.Watchlist")
+WATCHLISTS = ChildPattern("watchlists", watchlist_pb2.Watchlist.DESCRIPTOR.full_name)
 UPDATABLE = ("display_name", "items", "is_default")
 # Optimistic retries of an unconditional change that lost a race to another change: each
 # round lets at least one racer through, so this covers dozens of concurrent writers.
