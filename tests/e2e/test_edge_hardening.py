@@ -238,4 +238,4 @@ def test_reflection_refuses_undecodable_bytes_without_a_traceback(
     logged = "".join(backend.logs.lines[lines_before:])
     assert "Traceback" not in logged
     # Twenty refusals in one burst: one log line, not one per call.
-    assert logged.count("client errors refused") <= 1, logged
+    assert logged.count("undecodable requests refused") <= 1, logged

@@ -13,7 +13,6 @@ from optix_server.infra import errors
 from optix_server.infra.grpc_errors import (
     abort_with,
     internal_status,
-    status_code_for,
     to_rpc_status,
 )
 from optix_server.infra.handlers import Behaviour, Handler, rewrap_handler
@@ -53,7 +52,7 @@ async def _abort(
     if isinstance(exc, errors.OptixError):
         status = to_rpc_status(exc)
         if isinstance(exc, UndecodableRequest):
-            refused.record(method=method, status=status_code_for(exc).name)
+            refused.record(method=method)
     elif isinstance(exc, NotImplementedError):
         status = to_rpc_status(errors.Unimplemented(f"{method.lstrip('/')} is not implemented yet"))
     else:
@@ -92,7 +91,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     (logged, never leaked). Client mistakes are logged once per burst, not once per call."""
 
     def __init__(self) -> None:
-        self._refused = BurstLog(log, "client errors refused")
+        self._refused = BurstLog(log, "undecodable requests refused")
 
     async def intercept_service(
         self,
