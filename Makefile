@@ -8,7 +8,7 @@ PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 
 .PHONY: help install run test test-fast gen gen-check lint fmt breaking bench envoy-config migrate clean
 
-help:
+help: ## list the targets with what each does
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): pyproject.toml
@@ -26,10 +26,13 @@ run: $(STAMP) web ## migrate the embedded DB; start all services, Envoy (:8080) 
 migrate: $(STAMP) ## apply database migrations
 	$(BIN)/optix migrate
 
-test: $(STAMP) web ## run the whole test suite
+test: $(STAMP) web ## run the whole test suite (a summary of skip reasons at the end)
 	$(BIN)/pytest -q
 
-gen: $(STAMP) ## regenerate gen/ from proto/
+test-fast: $(STAMP) ## the suite without the e2e tests (no Envoy, browsers or web build)
+	$(BIN)/pytest -q -m "not e2e"
+
+gen: $(STAMP) ## regenerate gen/ and docs/api from proto/
 	rm -rf gen/python/optix
 	mkdir -p gen/python
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m grpc_tools.protoc -Iproto \
@@ -37,11 +40,12 @@ gen: $(STAMP) ## regenerate gen/ from proto/
 		--mypy_out=gen/python --mypy_grpc_out=gen/python \
 		$(PROTO_FILES)
 	$(MAKE) --no-print-directory web-gen
+	$(BIN)/python -m optix_server.tools.api_reference --proto proto --out docs/api
 
-gen-check: gen ## fail when gen/ is out of date with proto/
-	@if [ -n "$$(git status --porcelain -- gen clients/web/src/gen)" ]; then \
-		git status --short -- gen clients/web/src/gen | head -20; \
-		echo "gen/ is stale: run 'make gen' and commit the result"; exit 1; \
+gen-check: gen ## fail when gen/ or docs/api is out of date with proto/
+	@if [ -n "$$(git status --porcelain -- gen clients/web/src/gen docs/api)" ]; then \
+		git status --short -- gen clients/web/src/gen docs/api | head -20; \
+		echo "gen/ or docs/api is stale: run 'make gen' and commit the result"; exit 1; \
 	fi
 
 lint: $(STAMP) ## buf lint + buf format + ruff + mypy
@@ -64,7 +68,7 @@ breaking: $(STAMP) ## buf breaking against main
 bench: $(STAMP) web ## benchmarks, printed as ratios against baselines from the same run (BENCH=bench_x to pick)
 	$(BIN)/python -m tests.bench $(BENCH)
 
-clean:
+clean: ## remove .venv and var/ (the embedded database and keys)
 	rm -rf $(VENV) var
 
 # --- edge and web client (issue #5) ---------------------------------------------------------
@@ -86,5 +90,6 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 web: $(WEB_STAMP) ## install the web client's npm packages, type-check and build the demo page
 	cd $(WEB) && npx --no-install tsc -p . && node build.mjs
 
-web-gen: $(STAMP) $(WEB_STAMP) ## regenerate clients/web/src/gen from proto/ (protoc-gen-es)
+web-gen: $(STAMP) $(WEB_STAMP) ## regenerate clients/web/src/gen from proto/ and google.rpc + grpc.health descriptors
+	$(BIN)/python $(WEB)/descriptors/image.py $(WEB)/descriptors/third_party.json
 	$(BIN)/buf generate --template buf.gen.web.yaml

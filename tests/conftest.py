@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -52,3 +53,17 @@ async def sqlite_server(tmp_path: Path) -> AsyncIterator[RunningServer]:
         running_server(make_settings(url, tmp_path)) as running,
     ):
         yield running
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per skip reason with its count, even under -q, so a skipped backend shows."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if not reasons:
+        return
+    terminalreporter.write_line("skipped, by reason:")
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"  {count:4d}  {reason}")

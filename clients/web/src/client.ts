@@ -1,5 +1,6 @@
 // The OPTIX grpc-web client: one typed connect client per service over a shared transport.
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { Health } from "./gen/grpc_health/v1/health_pb.js";
 import { AlertService } from "./gen/optix/alert/v1/alert_service_pb.js";
 import { BrokerageService } from "./gen/optix/brokerage/v1/brokerage_service_pb.js";
 import { MarketDataService } from "./gen/optix/marketdata/v1/marketdata_service_pb.js";
@@ -15,6 +16,9 @@ export interface OptixClients {
   watchlist: Client<typeof WatchlistService>;
   brokerage: Client<typeof BrokerageService>;
   alert: Client<typeof AlertService>;
+  /** The standard grpc.health.v1 service: `health.check({ service: "optix.user.v1.UserService" })`
+   * (an empty service name asks about the server as a whole). */
+  health: Client<typeof Health>;
   /** Sign in with email and password; throws when the account needs MFA. */
   signIn(email: string, password: string): Promise<void>;
   /** Create an account and sign in with it. */
@@ -42,6 +46,7 @@ export function createOptixClients(
     watchlist: createClient(WatchlistService, transport),
     brokerage: createClient(BrokerageService, transport),
     alert: createClient(AlertService, transport),
+    health: createClient(Health, transport),
     async signIn(email, password) {
       const response = await user.login({ email, password });
       if (response.result.case !== "tokens") {

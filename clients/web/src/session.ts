@@ -4,13 +4,16 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Interceptor } from "@connectrpc/connect";
 import type { TokenPair } from "./gen/optix/user/v1/user_pb.js";
 
-/** RPCs that never carry a token (sign-in and key discovery). */
+/** RPCs that never carry a token (sign-in, key discovery and health checks). */
 export const PUBLIC_METHODS: ReadonlySet<string> = new Set([
   "optix.user.v1.UserService/Register",
   "optix.user.v1.UserService/Login",
   "optix.user.v1.UserService/CompleteMfaLogin",
   "optix.user.v1.UserService/RefreshToken",
   "optix.user.v1.UserService/GetJwks",
+  "grpc.health.v1.Health/Check",
+  "grpc.health.v1.Health/Watch",
+  "grpc.health.v1.Health/List",
 ]);
 
 /** What a session remembers between calls. */

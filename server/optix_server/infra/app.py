@@ -12,6 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
 
+from optix_server.infra.access_log import AccessLog, AccessLogInterceptor, CallerInterceptor
 from optix_server.infra.auth.clock import Clock, SystemClock
 from optix_server.infra.auth.factory import (
     build_auth_interceptor,
@@ -77,10 +78,16 @@ async def close_dependencies(deps: Dependencies) -> None:
 class OptixServer:
     """A grpc.aio server hosting `modules`; start() binds, stop() drains gracefully."""
 
-    def __init__(self, deps: Dependencies, modules: Sequence[ServiceModule]) -> None:
+    def __init__(
+        self,
+        deps: Dependencies,
+        modules: Sequence[ServiceModule],
+        health_servicer: health.aio.HealthServicer | None = None,
+        access_log: AccessLog | None = None,
+    ) -> None:
         self.deps = deps
         self.modules = list(modules)
-        self.health = health.aio.HealthServicer()
+        self.health = health_servicer or health.aio.HealthServicer()
         # Authentication sits inside error mapping and guards every hosted service, whether or
         # not the user service runs in this process.
         # Ends open streams of a session that ends (logout etc.), whichever replica ended it.
@@ -96,12 +103,18 @@ class OptixServer:
         deadlines = RequestDeadlineInterceptor(
             settings.request_message_timeout_seconds, settings.max_unary_deadline_seconds
         )
-        # Deadlines outermost: they read the request of handlers already error-mapped.
+        access_log = access_log or AccessLog(settings.access_log, settings.access_log_sample)
+        # The access log outermost, so it times and sees every call's final status; then
+        # deadlines: they read the request of handlers already error-mapped.
         interceptors: list[grpc.aio.ServerInterceptor] = [
             deadlines,
             ErrorMappingInterceptor(),
             auth,
         ]
+        if access_log.enabled:
+            # Off means not installed: the hot path pays nothing. The caller is only known
+            # inside authentication, so a second, inner interceptor passes it out.
+            interceptors = [AccessLogInterceptor(access_log), *interceptors, CallerInterceptor()]
         for module in self.modules:
             interceptors.extend(module.interceptors)
         max_bytes = settings.max_message_bytes
@@ -137,7 +150,8 @@ class OptixServer:
         return [m.full_name for m in self.modules]
 
     async def start(self) -> int:
-        """Register everything, bind, serve, mark each service SERVING; returns the port."""
+        """Register everything, bind, serve, mark each service SERVING (the overall "" status
+        last); returns the port."""
         for module in self.modules:
             module.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -153,12 +167,17 @@ class OptixServer:
             raise OSError(f"cannot listen on {address}: address in use or not available")
         self.deps.clients.serving_on(self.port)
         await self.session_watch.start()
+        # Every name has a status before the port accepts: a probe asking for a service while
+        # on_start runs hears NOT_SERVING (wait), not NOT_FOUND (misconfigured).
+        for name in [*self.service_names, ""]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
         for module in self.modules:
             if module.on_start is not None:
                 await module.on_start()
         for name in self.service_names:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        # Overall last: "" SERVING promises that every hosted service is.
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "serving",

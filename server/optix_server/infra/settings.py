@@ -43,6 +43,9 @@ class Settings:
     redis_prefix: str = "optix:"
     log_level: str = "INFO"
     log_format: str = "console"
+    # Access log: "all" calls, only "errors" (non-OK) or "off"; a fraction of OK calls kept.
+    access_log: str = "all"
+    access_log_sample: float = 1.0
     shutdown_grace_seconds: float = 5.0
     # How long a call may take to send its request message, and the longest a unary call may
     # run when its client set no deadline or a longer one (the edge's unary deadline).
@@ -82,6 +85,12 @@ class Settings:
         log_format = env_str(env, "OPTIX_LOG_FORMAT", "console").lower()
         if log_format not in {"console", "json"}:
             raise SettingsError(f"OPTIX_LOG_FORMAT must be console or json, got {log_format!r}")
+        access_log = env_str(env, "OPTIX_ACCESS_LOG", "all").lower()
+        if access_log not in {"all", "errors", "off"}:
+            raise SettingsError(f"OPTIX_ACCESS_LOG must be all, errors or off, got {access_log!r}")
+        access_log_sample = env_float(env, "OPTIX_ACCESS_LOG_SAMPLE", 1.0, minimum=0)
+        if access_log_sample > 1:
+            raise SettingsError(f"OPTIX_ACCESS_LOG_SAMPLE must be 0..1, got {access_log_sample:g}")
         addresses = {
             svc: env[f"OPTIX_{svc.upper()}_ADDRESS"]
             for svc in ALL_SERVICES
@@ -97,6 +106,8 @@ class Settings:
             redis_prefix=env_str(env, "OPTIX_REDIS_PREFIX", "optix:"),
             log_level=env_str(env, "OPTIX_LOG_LEVEL", "INFO").upper(),
             log_format=log_format,
+            access_log=access_log,
+            access_log_sample=access_log_sample,
             shutdown_grace_seconds=env_float(env, "OPTIX_SHUTDOWN_GRACE_SECONDS", 5.0, minimum=0),
             request_message_timeout_seconds=env_float(
                 env, "OPTIX_REQUEST_MESSAGE_TIMEOUT_S", 10.0, minimum=0.001
