@@ -182,8 +182,9 @@ def envoy_config(env: Mapping[str, str], var_dir: Path) -> Path:
 
 
 def serve_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment of `optix serve`: devrun's, trusting proxies on loopback unless set."""
-    return {"OPTIX_TRUSTED_PROXIES": DEFAULT_TRUSTED_PROXIES, **env}
+    """The environment of `optix serve`: devrun's, trusting proxies on loopback and logging
+    every call (a developer watching the terminal) unless set."""
+    return {"OPTIX_TRUSTED_PROXIES": DEFAULT_TRUSTED_PROXIES, "OPTIX_ACCESS_LOG": "all", **env}
 
 
 @contextmanager

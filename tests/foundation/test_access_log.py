@@ -100,7 +100,7 @@ async def optix_serve(tmp_path: Path, **env: str) -> AsyncIterator[tuple[Server,
 
 async def test_each_rpc_logs_one_line_without_secrets(tmp_path: Path) -> None:
     async with (
-        optix_serve(tmp_path) as (server, address),
+        optix_serve(tmp_path, OPTIX_ACCESS_LOG="all") as (server, address),
         grpc.aio.insecure_channel(address) as channel,
     ):
         users = user_service_pb2_grpc.UserServiceStub(channel)

@@ -194,6 +194,7 @@ def test_serve_child_trusts_loopback_proxies_unless_configured() -> None:
     assert serve_env({"HOME": "/h"}) == {
         "HOME": "/h",
         "OPTIX_TRUSTED_PROXIES": DEFAULT_TRUSTED_PROXIES,
+        "OPTIX_ACCESS_LOG": "all",
     }
     assert (
         serve_env({"OPTIX_TRUSTED_PROXIES": "10.0.0.0/8"})["OPTIX_TRUSTED_PROXIES"] == "10.0.0.0/8"
