@@ -140,6 +140,7 @@ async def test_each_rpc_logs_one_line_without_secrets(tmp_path: Path) -> None:
     for line in lines:
         assert isinstance(line["duration_ms"], int | float) and line["duration_ms"] >= 0
         assert line["peer"].startswith(("ipv4:127.0.0.1:", "ipv6:"))
+        assert line["client"] in ("127.0.0.1", "::1/64")
     user_id = lines[1]["user"]
     assert user_id and me.user.name.endswith(user_id)
     assert lines[4]["user"] == user_id
@@ -170,6 +171,9 @@ async def test_errors_mode_logs_only_failed_calls(tmp_path: Path) -> None:
 class _Peer:
     def peer(self) -> str:
         return "ipv4:10.0.0.1:5000"
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("x-forwarded-for", "203.0.113.9"),)
 
 
 class _Lines:

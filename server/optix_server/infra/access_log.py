@@ -18,6 +18,7 @@ import structlog
 from optix_server.infra.auth.principal import Principal, PrincipalKind, optional_principal
 from optix_server.infra.handlers import Behaviour, Handler, rewrap_handler
 from optix_server.infra.logging import get_logger
+from optix_server.infra.peer import TrustedProxies, client_address
 
 ACCESS_LOG_MODES = ("all", "errors", "off")
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -47,6 +48,7 @@ class AccessLog:
         mode: str = "all",
         sample: float = 1.0,
         *,
+        proxies: TrustedProxies | None = None,
         logger: structlog.stdlib.BoundLogger | None = None,
         chance: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.perf_counter,
@@ -55,6 +57,7 @@ class AccessLog:
             raise ValueError(f"access log mode must be one of {ACCESS_LOG_MODES}, got {mode!r}")
         self.mode = mode
         self.sample = sample
+        self._proxies = proxies or TrustedProxies()
         self._log = logger or get_logger("optix.access")
         self._chance = chance
         self.clock = clock
@@ -78,6 +81,8 @@ class AccessLog:
             "status": code.name,
             "duration_ms": round((self.clock() - started) * 1000.0, 3),
             "peer": context.peer(),
+            # Behind the edge the peer is the edge: the client as per-address limits count it.
+            "client": client_address(context.peer(), context.invocation_metadata(), self._proxies),
         }
         principal = call.principal
         if principal is not None:

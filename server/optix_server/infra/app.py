@@ -103,7 +103,9 @@ class OptixServer:
         deadlines = RequestDeadlineInterceptor(
             settings.request_message_timeout_seconds, settings.max_unary_deadline_seconds
         )
-        access_log = access_log or AccessLog(settings.access_log, settings.access_log_sample)
+        access_log = access_log or AccessLog(
+            settings.access_log, settings.access_log_sample, proxies=settings.trusted_proxies
+        )
         # The access log outermost, so it times and sees every call's final status; then
         # deadlines: they read the request of handlers already error-mapped.
         interceptors: list[grpc.aio.ServerInterceptor] = [
