@@ -75,6 +75,55 @@ async def close_dependencies(deps: Dependencies) -> None:
     await deps.database.dispose()
 
 
+def _interceptors(
+    settings: Settings,
+    auth: grpc.aio.ServerInterceptor,
+    access_log: AccessLog,
+    modules: Sequence[ServiceModule],
+) -> list[grpc.aio.ServerInterceptor]:
+    """Outermost first: the access log (it times every call and sees its final status), the
+    request deadlines (they read the request of handlers already error-mapped), error mapping,
+    authentication (it guards every hosted service, whether or not the user service runs in
+    this process), then the slices' own."""
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        RequestDeadlineInterceptor(
+            settings.request_message_timeout_seconds, settings.max_unary_deadline_seconds
+        ),
+        ErrorMappingInterceptor(),
+        auth,
+    ]
+    if access_log.enabled:
+        # Off means not installed: the hot path pays nothing. The caller is only known
+        # inside authentication, so a second, inner interceptor passes it out.
+        interceptors = [AccessLogInterceptor(access_log), *interceptors, CallerInterceptor()]
+    for module in modules:
+        interceptors.extend(module.interceptors)
+    return interceptors
+
+
+def _server_options(settings: Settings) -> list[tuple[str, int]]:
+    """grpc core's channel arguments for the serving port."""
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        # Without this a second server on a taken port would silently share it.
+        ("grpc.so_reuseport", 0),
+        # No HPACK dynamic table for peers' headers: a proxy multiplexes many clients onto
+        # one connection, and one client's malformed header, kept in that shared table, made
+        # grpc core refuse later clients' calls (edge poisoning).
+        ("grpc.http2.hpack_table_size.decoder", 0),
+        # Soft and hard limit equal (between them grpc refuses at random), above the edge's
+        # 32 KiB so the edge answers first; the answer names no header.
+        ("grpc.max_metadata_size", METADATA_LIMIT_BYTES),
+        ("grpc.absolute_max_metadata_size", METADATA_LIMIT_BYTES),
+        # Keepalive pings let the server notice phones that vanished mid-stream.
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
 class OptixServer:
     """A grpc.aio server hosting `modules`; start() binds, stop() drains gracefully."""
 
@@ -88,8 +137,6 @@ class OptixServer:
         self.deps = deps
         self.modules = list(modules)
         self.health = health_servicer or health.aio.HealthServicer()
-        # Authentication sits inside error mapping and guards every hosted service, whether or
-        # not the user service runs in this process.
         # Ends open streams of a session that ends (logout etc.), whichever replica ended it.
         revocations = build_session_revocations(deps.settings, deps.cache)
         self.session_watch = SessionWatch(deps.pubsub, revocations.ended_among)
@@ -100,47 +147,12 @@ class OptixServer:
             self.session_watch,
         )
         settings = deps.settings
-        deadlines = RequestDeadlineInterceptor(
-            settings.request_message_timeout_seconds, settings.max_unary_deadline_seconds
-        )
         access_log = access_log or AccessLog(
             settings.access_log, settings.access_log_sample, proxies=settings.trusted_proxies
         )
-        # The access log outermost, so it times and sees every call's final status; then
-        # deadlines: they read the request of handlers already error-mapped.
-        interceptors: list[grpc.aio.ServerInterceptor] = [
-            deadlines,
-            ErrorMappingInterceptor(),
-            auth,
-        ]
-        if access_log.enabled:
-            # Off means not installed: the hot path pays nothing. The caller is only known
-            # inside authentication, so a second, inner interceptor passes it out.
-            interceptors = [AccessLogInterceptor(access_log), *interceptors, CallerInterceptor()]
-        for module in self.modules:
-            interceptors.extend(module.interceptors)
-        max_bytes = settings.max_message_bytes
         self.server = grpc.aio.server(
-            interceptors=interceptors,
-            options=[
-                ("grpc.max_receive_message_length", max_bytes),
-                ("grpc.max_send_message_length", max_bytes),
-                # Without this a second server on a taken port would silently share it.
-                ("grpc.so_reuseport", 0),
-                # No HPACK dynamic table for peers' headers: a proxy multiplexes many clients
-                # onto one connection, and one client's malformed header, kept in that shared
-                # table, made grpc core refuse later clients' calls (edge poisoning).
-                ("grpc.http2.hpack_table_size.decoder", 0),
-                # Soft and hard limit equal (between them grpc refuses at random), above the
-                # edge's 32 KiB so the edge answers first; the answer names no header.
-                ("grpc.max_metadata_size", METADATA_LIMIT_BYTES),
-                ("grpc.absolute_max_metadata_size", METADATA_LIMIT_BYTES),
-                # Keepalive pings let the server notice phones that vanished mid-stream.
-                ("grpc.keepalive_time_ms", 30_000),
-                ("grpc.keepalive_timeout_ms", 10_000),
-                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-                ("grpc.keepalive_permit_without_calls", 1),
-            ],
+            interceptors=_interceptors(settings, auth, access_log, self.modules),
+            options=_server_options(settings),
         )
         self.port = 0
         self._stopping = False
