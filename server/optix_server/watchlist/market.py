@@ -51,13 +51,17 @@ class MarketDataClient:
     ) -> list[marketdata_service_pb2.BatchGetQuotesResponse]:
         if self._stub is None:
             self._stub = self._make_stub()
+        loop = asyncio.get_running_loop()
+        # One budget for all the chunks a long list needs, not one each.
+        deadline = loop.time() + budget_s
         replies = []
         for start in range(0, len(symbols), BATCH_LIMIT):
             request = marketdata_service_pb2.BatchGetQuotesRequest(
                 symbols=symbols[start : start + BATCH_LIMIT]
             )
+            remaining = max(0.0, deadline - loop.time())
             try:
-                replies.append(await self._stub.BatchGetQuotes(request, timeout=budget_s))
+                replies.append(await self._stub.BatchGetQuotes(request, timeout=remaining))
             except grpc.aio.AioRpcError:
                 # Down, slow or refusing: to the caller it is one thing, worth a retry.
                 raise errors.Unavailable(
