@@ -43,8 +43,8 @@ gen: $(STAMP) ## regenerate gen/ and docs/api from proto/
 	$(BIN)/python -m optix_server.tools.api_reference --proto proto --out docs/api
 
 gen-check: gen ## fail when gen/ or docs/api is out of date with proto/
-	@if [ -n "$$(git status --porcelain -- gen clients/web/src/gen docs/api)" ]; then \
-		git status --short -- gen clients/web/src/gen docs/api | head -20; \
+	@if [ -n "$$(git status --porcelain -- gen clients/web/src/gen clients/web/descriptors docs/api)" ]; then \
+		git status --short -- gen clients/web/src/gen clients/web/descriptors docs/api | head -20; \
 		echo "gen/ or docs/api is stale: run 'make gen' and commit the result"; exit 1; \
 	fi
 
