@@ -15,8 +15,8 @@ import pytest
 
 from optix.user.v1 import user_service_pb2, user_service_pb2_grpc
 from tests.e2e.grpcweb import call, frame
-from tests.e2e.rawgrpc import raw_call, raw_connection
 from tests.e2e.stack import REQUEST_MESSAGE_TIMEOUT_S, Edge, Process
+from tests.support.rawgrpc import raw_call, raw_connection
 
 GET_JWKS = "/optix.user.v1.UserService/GetJwks"
 STREAM_QUOTES = "/optix.marketdata.v1.MarketDataService/StreamQuotes"

@@ -43,8 +43,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from optix.user.v1 import user_service_pb2, user_service_pb2_grpc
 from tests.e2e.accounts import PASSWORD, new_email
 from tests.e2e.grpcweb import frame, send
-from tests.e2e.rawgrpc import raw_call
 from tests.e2e.stack import Edge, Process
+from tests.support.rawgrpc import raw_call
 
 SEED = int(os.environ.get("OPTIX_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
 CASES_PER_METHOD = 7

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2
 from optix_server.infra.interceptors import ErrorMappingInterceptor
 from optix_server.infra.logging import BurstLog
 from optix_server.infra.request_deadlines import RequestDeadlineInterceptor
-from tests.e2e.rawgrpc import raw_call
+from tests.support.rawgrpc import raw_call
 
 MESSAGE_TIMEOUT_S = 0.3
 MAX_UNARY_S = 0.6
