@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -94,7 +93,6 @@ async def test_page_size_default_cap_and_exact(big: Stack) -> None:
 
 
 async def test_paging_through_a_thousand_lists_while_lists_come_and_go(big: Stack) -> None:
-    started = time.monotonic()
     owner = await big.account()
     default = await owner.default()
     originals = await _create_many(owner, 1000, "original")
@@ -138,8 +136,6 @@ async def test_paging_through_a_thousand_lists_while_lists_come_and_go(big: Stac
     stayed = [n for n in names if n in set(throughout)]
     assert [created_at[n] for n in stayed] == sorted(created_at[n] for n in stayed)
     assert pages >= 1000 // size
-    # Bounded: the whole scenario (1,000 creates, ~30 pages, ~90 changes) stays quick.
-    assert time.monotonic() - started < 40
 
 
 async def test_a_page_token_is_replayable_with_the_same_request(stack: Stack) -> None:
