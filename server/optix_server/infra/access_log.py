@@ -9,14 +9,20 @@ import contextvars
 import inspect
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 import structlog
 
 from optix_server.infra.auth.principal import Principal, PrincipalKind, optional_principal
-from optix_server.infra.handlers import Behaviour, Handler, rewrap_handler
+from optix_server.infra.handlers import (
+    Behaviour,
+    Handler,
+    HandlerInterceptor,
+    method_of,
+    rewrap_handler,
+)
 from optix_server.infra.logging import get_logger
 from optix_server.infra.peer import TrustedProxies, client_address
 
@@ -104,22 +110,15 @@ def _code_after(context: Context, exc: BaseException | None) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
-class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class AccessLogInterceptor(HandlerInterceptor):
     """Outermost: times each call and logs it when it ends (a stream when it ends)."""
 
     def __init__(self, access_log: AccessLog) -> None:
         self._access_log = access_log
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
+    async def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         """Wrap the handler's behaviour so its end is logged."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method = method_of(details)
         access_log = self._access_log
         return rewrap_handler(handler, lambda behaviour, _s: _logged(access_log, method, behaviour))
 
@@ -167,18 +166,11 @@ def _logged(access_log: AccessLog, method: str, behaviour: Behaviour) -> Behavio
     return unary
 
 
-class CallerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class CallerInterceptor(HandlerInterceptor):
     """Innermost of the shared ones (inside authentication): tells the access log who called."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
+    async def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         """Wrap the handler's behaviour so it notes the principal before running."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
         return rewrap_handler(handler, lambda behaviour, _s: _noting_caller(behaviour))
 
 

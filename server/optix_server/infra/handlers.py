@@ -3,7 +3,7 @@ interceptors (error mapping, authentication) do it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
 import grpc
@@ -34,3 +34,29 @@ def rewrap_handler(
         )
     assert handler.stream_stream is not None
     return grpc.stream_stream_rpc_method_handler(wrap(handler.stream_stream, True), decode, encode)
+
+
+class HandlerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """A server interceptor that rebuilds the handler each call resolves to (an unknown method
+    resolves to none and is left to grpc): subclasses say how, in `wrap`."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        """Resolve the handler, then let `wrap` rebuild it."""
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return await self.wrap(handler, handler_call_details)
+
+    async def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
+        """The handler to serve this call with."""
+        raise NotImplementedError
+
+
+def method_of(details: grpc.HandlerCallDetails) -> str:
+    """The full method path of a call, "/package.Service/Method"."""
+    method: str = details.method  # type: ignore[attr-defined]
+    return method

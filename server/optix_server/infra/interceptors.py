@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -15,7 +15,13 @@ from optix_server.infra.grpc_errors import (
     internal_status,
     to_rpc_status,
 )
-from optix_server.infra.handlers import Behaviour, Handler, rewrap_handler
+from optix_server.infra.handlers import (
+    Behaviour,
+    Handler,
+    HandlerInterceptor,
+    method_of,
+    rewrap_handler,
+)
 from optix_server.infra.logging import BurstLog, get_logger
 
 log = get_logger(__name__)
@@ -85,7 +91,7 @@ async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield _accepted(request)
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ErrorMappingInterceptor(HandlerInterceptor):
     """Maps domain errors to statuses with details, undecodable requests to INVALID_ARGUMENT
     (for every method, reflection's included), and anything unexpected to a bare INTERNAL
     (logged, never leaked). Client mistakes are logged once per burst, not once per call."""
@@ -93,16 +99,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self) -> None:
         self._refused = BurstLog(log, "undecodable requests refused")
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
+    async def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         """Wrap the handler's behaviour and request decoder."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method = method_of(details)
         refused = self._refused
         return rewrap_handler(
             handler,

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from optix_server.infra import errors
 from optix_server.infra.grpc_errors import abort_with, to_rpc_status
-from optix_server.infra.handlers import Behaviour, Handler
+from optix_server.infra.handlers import Behaviour, Handler, HandlerInterceptor, method_of
 from optix_server.infra.logging import BurstLog, get_logger
 
 log = get_logger(__name__)
@@ -65,7 +65,7 @@ class Watchdog:
             self._sweeper = None
 
 
-class RequestDeadlineInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class RequestDeadlineInterceptor(HandlerInterceptor):
     """Serves every unary-request method as a request-streaming one that reads its single
     message under a time limit: grpc.aio would otherwise wait for it before any handler code
     runs, for as long as the client keeps the call open (forever without a deadline). Outermost,
@@ -83,16 +83,11 @@ class RequestDeadlineInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mi
             f"the call took longer than the server's {max_unary_deadline_seconds:g} s limit"
         )
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
+    async def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         """Turn a unary-request handler into one that reads its request under a time limit."""
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming:
+        if handler.request_streaming:
             return handler
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method = method_of(details)
         decode, encode = handler.request_deserializer, handler.response_serializer
         if handler.unary_unary is not None:
             return grpc.stream_unary_rpc_method_handler(

@@ -17,7 +17,13 @@ from optix_server.infra.auth.session_watch import SessionWatch
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.errors import Unauthenticated
 from optix_server.infra.grpc_errors import to_grpc_status, to_rpc_status
-from optix_server.infra.handlers import Behaviour, Handler, rewrap_handler
+from optix_server.infra.handlers import (
+    Behaviour,
+    Handler,
+    HandlerInterceptor,
+    method_of,
+    rewrap_handler,
+)
 
 # Whole services anyone may call: operators probe health and list services without a token.
 PUBLIC_SERVICE_PREFIXES: tuple[str, ...] = (
@@ -48,7 +54,7 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | No
     return token or None
 
 
-class AuthInterceptor(aio.ServerInterceptor):
+class AuthInterceptor(HandlerInterceptor):
     """Verifies the bearer token of each private RPC and exposes the caller via principal.py."""
 
     def __init__(
@@ -69,17 +75,10 @@ class AuthInterceptor(aio.ServerInterceptor):
         """Whether `method` may be called without a token."""
         return method in self._public_methods or method.startswith(self._public_prefixes)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
+    async def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         """Authenticate, then run the handler with the principal set (or fail UNAUTHENTICATED)."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        method = handler_call_details.method
-        token = bearer_token(handler_call_details.invocation_metadata)
+        method = method_of(details)
+        token = bearer_token(details.invocation_metadata)  # type: ignore[attr-defined]
         if self.is_public(method):
             principal = self._try_verify(token)
             return _wrap(handler, principal, None)
