@@ -6,18 +6,40 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 
-.PHONY: help install run test test-fast gen gen-check lint fmt breaking bench envoy-config migrate clean
+.PHONY: help install lock lock-check run test test-fast gen gen-check lint fmt breaking bench envoy-config migrate clean
 
 help: ## list the targets with what each does
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml
+# Dependencies are locked in uv.lock (and, for pip, its export requirements.lock). uv installs
+# them in seconds: the one on PATH, else the pinned one fetched into .venv by pip. OPTIX_PIP=1 (or
+# no uv wheel for this platform) installs the same pinned, hashed set with pip instead.
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+$(STAMP): pyproject.toml uv.lock requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@if [ -z "$(OPTIX_PIP)" ] && { [ -x "$(UV)" ] || $(BIN)/python -m pip install --quiet uv==$(UV_VERSION); }; then \
+		echo "installing from uv.lock with uv"; \
+		$(UV) sync --quiet --frozen --extra dev --python $(BIN)/python; \
+	else \
+		echo "installing from requirements.lock with pip"; \
+		$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock && \
+		$(BIN)/python -m pip install --quiet --no-deps -e .; \
+	fi
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install the project with its dev tools
+install: $(STAMP) ## create .venv and install the locked dependencies with the dev tools
+
+lock: $(STAMP) ## re-resolve uv.lock after a pyproject.toml change and export requirements.lock
+	$(UV) lock
+	$(UV) export --quiet --frozen --extra dev --no-emit-project --output-file requirements.lock
+
+lock-check: $(STAMP) ## fail when uv.lock or requirements.lock is out of date with pyproject.toml
+	@$(UV) lock --check --quiet || { echo "uv.lock is stale: run 'make lock' and commit it"; exit 1; }
+	@$(UV) export --quiet --frozen --extra dev --no-emit-project | cmp -s - requirements.lock \
+		|| { echo "requirements.lock is stale: run 'make lock' and commit it"; exit 1; }
 
 run: $(STAMP) web ## migrate the embedded DB; start all services, Envoy (:8080) and the demo page
 	$(BIN)/optix migrate

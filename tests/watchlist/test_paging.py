@@ -116,11 +116,12 @@ async def test_paging_through_a_thousand_lists_while_lists_come_and_go(big: Stac
         assert pages < 60, "paging does not end"
         # Between pages: new lists, and deletions ahead of, behind and among the new ones.
         made_meanwhile.extend(w.name for w in await _create_many(owner, 2, f"new {pages}"))
-        doomed = [
-            unseen_victims.pop(),
-            rng.choice([w.name for w in seen[1:] if w.name not in deleted]),
-            made_meanwhile[-2],
-        ]
+        seen_names = {w.name for w in seen}
+        # Once paging has passed a victim it is no longer ahead: only unseen ones are.
+        ahead = [n for n in unseen_victims if n not in seen_names]
+        unseen_victims = ahead[:-1]
+        behind = rng.choice([w.name for w in seen[1:] if w.name not in deleted])
+        doomed = [*ahead[-1:], behind, made_meanwhile[-2]]
         for name in doomed:
             await owner.wl.DeleteWatchlist(watchlist_service_pb2.DeleteWatchlistRequest(name=name))
             deleted.add(name)
