@@ -18,7 +18,9 @@ from optix_server.marketdata.models import (
     DataSource,
     Expiration,
     ExpirationType,
+    Greeks,
     InstrumentType,
+    OptionAnalytics,
     OptionsChain,
     PricedOption,
     PriceHistory,
@@ -80,9 +82,44 @@ def to_date(value: date) -> instrument_pb2.Date:
     return instrument_pb2.Date(year=value.year, month=value.month, day=value.day)
 
 
+def analytics_to_proto(analytics: OptionAnalytics) -> quote_pb2.OptionAnalytics:
+    """An OptionAnalytics message; the Greeks stay 0 when the implied volatility was not found."""
+    message = quote_pb2.OptionAnalytics(
+        implied_volatility=analytics.implied_volatility,
+        status=quote_pb2.OptionAnalyticsStatus.ValueType(analytics.iv_status),
+        underlying_price=analytics.underlying_price,
+        risk_free_rate=analytics.risk_free_rate,
+        dividend_yield=analytics.dividend_yield,
+        time_to_expiration_years=analytics.time_to_expiration_years,
+        in_the_money=analytics.in_the_money,
+    )
+    if analytics.greeks is not None:
+        g = analytics.greeks
+        message.delta, message.gamma, message.theta = g.delta, g.gamma, g.theta
+        message.vega, message.rho = g.vega, g.rho
+    return message
+
+
+def analytics_from_proto(message: quote_pb2.OptionAnalytics) -> OptionAnalytics:
+    """The domain analytics for an OptionAnalytics message."""
+    solved = message.status == quote_pb2.OPTION_ANALYTICS_STATUS_OK
+    return OptionAnalytics(
+        implied_volatility=message.implied_volatility,
+        iv_status=message.status,
+        greeks=Greeks(message.delta, message.gamma, message.theta, message.vega, message.rho)
+        if solved
+        else None,
+        underlying_price=message.underlying_price,
+        risk_free_rate=message.risk_free_rate,
+        dividend_yield=message.dividend_yield,
+        time_to_expiration_years=message.time_to_expiration_years,
+        in_the_money=message.in_the_money,
+    )
+
+
 def quote_to_proto(quote: Quote) -> quote_pb2.Quote:
     """The contract's Quote message for a domain quote."""
-    return quote_pb2.Quote(
+    message = quote_pb2.Quote(
         symbol=quote.symbol,
         instrument_type=_INSTRUMENT[quote.instrument_type],
         bid=quote.bid,
@@ -102,6 +139,9 @@ def quote_to_proto(quote: Quote) -> quote_pb2.Quote:
         source=_SOURCE[quote.source],
         sequence=quote.sequence,
     )
+    if quote.analytics is not None:
+        message.option_analytics.CopyFrom(analytics_to_proto(quote.analytics))
+    return message
 
 
 def quote_from_proto(message: quote_pb2.Quote) -> Quote:
@@ -122,6 +162,9 @@ def quote_from_proto(message: quote_pb2.Quote) -> Quote:
         quote_time=message.quote_time.ToDatetime(UTC),
         source=_SOURCE_BACK.get(message.source, DataSource.SIMULATED),
         sequence=message.sequence,
+        analytics=analytics_from_proto(message.option_analytics)
+        if message.HasField("option_analytics")
+        else None,
     )
 
 

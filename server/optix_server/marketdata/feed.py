@@ -18,9 +18,11 @@ from collections.abc import Callable
 from optix_server.infra.cache import Cache
 from optix_server.infra.logging import get_logger
 from optix_server.infra.pubsub import PubSub, listen_resubscribing
+from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.convert import encode_quote
-from optix_server.marketdata.models import Quote
+from optix_server.marketdata.models import InstrumentType, Quote
 from optix_server.marketdata.providers.base import MarketDataProvider
+from optix_server.marketdata.quote_analytics import QuoteAnalyst, option_roots
 from optix_server.marketdata.service import quote_cache_key
 from optix_server.marketdata.streaming import DEMAND_CHANNEL, quote_channel
 
@@ -43,6 +45,7 @@ class FeedPublisher:
         cache_ttl: float,
         owner_lease_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        analyst: QuoteAnalyst | None = None,
     ) -> None:
         self._provider = provider
         self._pubsub = pubsub
@@ -50,6 +53,10 @@ class FeedPublisher:
         self._lease = lease_seconds
         self._cache_ttl = cache_ttl
         self._clock = clock
+        self._analyst = analyst or QuoteAnalyst(MarketDataSettings())
+        # The newest mark of every ticking non-option symbol: what option ticks are priced
+        # against (an option's underlying ticks too, see demand()).
+        self._marks: dict[str, float] = {}
         self._leases: dict[str, float] = {}
         # The live set the provider's feed reads on every tick.
         self.symbols: set[str] = set()
@@ -59,8 +66,8 @@ class FeedPublisher:
         self._owner_id = uuid.uuid4().hex
         self._owner_lease = owner_lease_seconds
         self._feed: asyncio.Task[None] | None = None
-        # Encoded quotes waiting to be published, newest per symbol, and the task sending them.
-        self._outbox: dict[str, bytes] = {}
+        # Quotes waiting to be published, newest per symbol, and the task sending them.
+        self._outbox: dict[str, Quote] = {}
         self._sender: asyncio.Task[None] | None = None
 
     @property
@@ -121,9 +128,10 @@ class FeedPublisher:
         self._outbox.clear()
 
     def demand(self, symbols: list[str]) -> None:
-        """Renew the lease of `symbols` (starting their upstream subscription if new)."""
+        """Renew the lease of `symbols` (starting their upstream subscription if new), and of
+        the underlyings of the options among them (their ticks price the options')."""
         expires = self._clock() + self._lease
-        for symbol in symbols:
+        for symbol in [*symbols, *option_roots(symbols)]:
             self._leases[symbol] = expires
             self.symbols.add(symbol)
 
@@ -145,6 +153,7 @@ class FeedPublisher:
                 if expires <= now:
                     del self._leases[symbol]
                     self.symbols.discard(symbol)
+                    self._marks.pop(symbol, None)
 
     async def _publish(self, quote: Quote) -> None:
         # The provider's sink: queue, don't wait. The quotes a provider pushes in one loop turn
@@ -152,13 +161,19 @@ class FeedPublisher:
         # burst and send each stream one message for it; one round trip for all (not two a
         # quote) also keeps the feed's timing off the network. A slow cache or bus makes the
         # outbox conflate: it holds the newest quote per symbol, never more.
-        self._outbox[quote.symbol] = encode_quote(quote)
+        self._outbox[quote.symbol] = quote
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_outbox(), name="marketdata-publish")
 
     async def _send_outbox(self) -> None:
         while self._outbox:
-            batch, self._outbox = self._outbox, {}
+            quotes, self._outbox = self._outbox, {}
+            for symbol, quote in quotes.items():
+                if quote.instrument_type is not InstrumentType.OPTION and quote.mark > 0:
+                    self._marks[symbol] = quote.mark
+            batch = {
+                s: encode_quote(q) for s, q in self._analyst.price(quotes, self._marks).items()
+            }
             try:
                 if self._cache_ttl > 0:
                     await self._cache.set_many(

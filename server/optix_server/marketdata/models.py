@@ -59,6 +59,31 @@ class BarInterval(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Greeks:
+    """Black-Scholes-Merton sensitivities in the contract's units."""
+
+    delta: float
+    gamma: float
+    theta: float
+    vega: float
+    rho: float
+
+
+@dataclass(frozen=True, slots=True)
+class OptionAnalytics:
+    """An option quote's implied volatility and Greeks, with the inputs that reproduce them."""
+
+    implied_volatility: float
+    iv_status: int
+    greeks: Greeks | None
+    underlying_price: float
+    risk_free_rate: float
+    dividend_yield: float
+    time_to_expiration_years: float
+    in_the_money: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
     """A snapshot of the market for one symbol."""
 
@@ -77,6 +102,8 @@ class Quote:
     quote_time: datetime
     source: DataSource
     sequence: int
+    # Option contracts only, once priced against the underlying (see quote_analytics).
+    analytics: OptionAnalytics | None = None
 
     @property
     def mark(self) -> float:
@@ -137,17 +164,6 @@ class ChainFilter:
     strike_max: float | None = None
     strike_count: int = 0
     side: ContractSide = ContractSide.BOTH
-
-
-@dataclass(frozen=True, slots=True)
-class Greeks:
-    """Black-Scholes-Merton sensitivities in the contract's units."""
-
-    delta: float
-    gamma: float
-    theta: float
-    vega: float
-    rho: float
 
 
 @dataclass(frozen=True, slots=True)

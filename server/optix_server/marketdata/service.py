@@ -24,7 +24,6 @@ from optix_server.marketdata.models import (
     ChainFilter,
     ContractSide,
     Expiration,
-    Greeks,
     InstrumentType,
     OptionMarket,
     OptionsChain,
@@ -40,6 +39,7 @@ from optix_server.marketdata.providers.base import (
     ProviderError,
     UnknownSymbolError,
 )
+from optix_server.marketdata.quote_analytics import QuoteAnalyst, option_roots
 from optix_server.marketdata.timeconv import TIME_CONVENTION, trading_date, years_to_expiration
 from optix_server.marketdata.validation import optional_positive
 
@@ -74,6 +74,7 @@ class MarketDataService:
         self._provider = provider
         self._cache = cache
         self._settings = settings
+        self._analyst = QuoteAnalyst(settings)
         self._now = now
 
     async def _upstream(self, call: Awaitable[T], what: str) -> T:
@@ -89,7 +90,12 @@ class MarketDataService:
             ) from exc
 
     async def _fetch(self, symbols: Sequence[str], *, store: bool = True) -> dict[str, Quote]:
-        quotes = await self._upstream(self._provider.get_quotes(symbols), "quotes")
+        # Option quotes are priced against their underlying's quote from the same request.
+        underlyings = option_roots(symbols) - set(symbols)
+        quotes = await self._upstream(
+            self._provider.get_quotes([*symbols, *sorted(underlyings)]), "quotes"
+        )
+        quotes = self._analyst.price(quotes, {})
         ttl = self._settings.quote_cache_ttl
         if store and ttl > 0 and quotes:
             await asyncio.gather(
@@ -98,7 +104,7 @@ class MarketDataService:
                     for s, q in quotes.items()
                 )
             )
-        return quotes
+        return {s: q for s, q in quotes.items() if s not in underlyings}
 
     async def get_quote(self, symbol: str) -> Quote:
         """The latest quote for a ticker or OCC symbol; NotFound when the source has none."""
@@ -193,20 +199,6 @@ class MarketDataService:
             np.array([c.ask for c in contracts], dtype=np.float64),
             np.array([c.last for c in contracts], dtype=np.float64),
         )
-        g = analytics.greeks
-        columns = zip(
-            analytics.mark.tolist(),
-            analytics.implied_volatility.tolist(),
-            analytics.status.tolist(),
-            g.delta.tolist(),
-            g.gamma.tolist(),
-            g.theta.tolist(),
-            g.vega.tolist(),
-            g.rho.tolist(),
-            t.tolist(),
-            analytics.in_the_money.tolist(),
-            strict=True,
-        )
         options = [
             PricedOption(
                 contract=c.contract,
@@ -220,12 +212,12 @@ class MarketDataService:
                 open_interest=c.open_interest,
                 implied_volatility=iv,
                 iv_status=status,
-                greeks=None if delta != delta else Greeks(delta, gamma, theta, vega, rho),
+                greeks=greeks,
                 time_to_expiration_years=years_left,
                 in_the_money=itm,
             )
-            for c, (mark, iv, status, delta, gamma, theta, vega, rho, years_left, itm) in zip(
-                contracts, columns, strict=True
+            for c, (mark, iv, status, greeks, itm), years_left in zip(
+                contracts, analytics.rows(), t.tolist(), strict=True
             )
         ]
         return OptionsChain(

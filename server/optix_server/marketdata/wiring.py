@@ -13,6 +13,7 @@ from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.feed import FeedPublisher
 from optix_server.marketdata.pricing import warm_up
 from optix_server.marketdata.providers.factory import create_provider
+from optix_server.marketdata.quote_analytics import QuoteAnalyst
 from optix_server.marketdata.service import MarketDataService
 from optix_server.marketdata.servicer import MarketDataServicer
 from optix_server.marketdata.streaming import QuoteHub
@@ -69,6 +70,7 @@ def create_module(
             lease_seconds=settings.demand_lease_seconds,
             cache_ttl=settings.quote_cache_ttl,
             owner_lease_seconds=settings.feed_owner_lease_seconds,
+            analyst=QuoteAnalyst(settings),
         )
         if settings.feed_owner
         else None

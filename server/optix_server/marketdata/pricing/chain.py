@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from optix_server.marketdata.models import Greeks
 from optix_server.marketdata.pricing import iv_kernels
 from optix_server.marketdata.pricing.bsm import FloatArray, GreeksArrays
 from optix_server.marketdata.pricing.implied_vol import DEFAULT_TOLERANCE, finish_unconverged
@@ -23,6 +25,26 @@ class ChainAnalytics:
     relative_error: FloatArray
     greeks: GreeksArrays
     in_the_money: NDArray[np.bool_]
+
+    def rows(self) -> Iterator[tuple[float, float, int, Greeks | None, bool]]:
+        """Per contract: mark, implied volatility, status, Greeks (None where the implied
+        volatility was not found) and in-the-money, as Python values."""
+        g = self.greeks
+        for mark, iv, status, delta, gamma, theta, vega, rho, itm in zip(
+            self.mark.tolist(),
+            self.implied_volatility.tolist(),
+            self.status.tolist(),
+            g.delta.tolist(),
+            g.gamma.tolist(),
+            g.theta.tolist(),
+            g.vega.tolist(),
+            g.rho.tolist(),
+            self.in_the_money.tolist(),
+            strict=True,
+        ):
+            # NaN Greeks (delta != delta): no implied volatility to compute them at.
+            greeks = None if delta != delta else Greeks(delta, gamma, theta, vega, rho)
+            yield mark, iv, status, greeks, itm
 
 
 def analyze_chain(

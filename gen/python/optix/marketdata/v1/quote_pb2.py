@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from optix.common.v1 import instrument_pb2 as optix_dot_common_dot_v1_dot_instrument__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1foptix/marketdata/v1/quote.proto\x12\x13optix.marketdata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a optix/common/v1/instrument.proto\"\x97\x03\n\x05Quote\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x38\n\x0finstrument_type\x18\x02 \x01(\x0e\x32\x1f.optix.common.v1.InstrumentType\x12\x0b\n\x03\x62id\x18\x03 \x01(\x01\x12\x0b\n\x03\x61sk\x18\x04 \x01(\x01\x12\x0c\n\x04last\x18\x05 \x01(\x01\x12\x0c\n\x04mark\x18\x06 \x01(\x01\x12\x10\n\x08\x62id_size\x18\x07 \x01(\x03\x12\x10\n\x08\x61sk_size\x18\x08 \x01(\x03\x12\x0e\n\x06volume\x18\t \x01(\x03\x12\x0c\n\x04open\x18\n \x01(\x01\x12\x0c\n\x04high\x18\x0b \x01(\x01\x12\x0b\n\x03low\x18\x0c \x01(\x01\x12\x16\n\x0eprevious_close\x18\r \x01(\x01\x12\x0e\n\x06\x63hange\x18\x0e \x01(\x01\x12\x16\n\x0e\x63hange_percent\x18\x0f \x01(\x01\x12.\n\nquote_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x06source\x18\x11 \x01(\x0e\x32\x1f.optix.marketdata.v1.DataSource\x12\x10\n\x08sequence\x18\x12 \x01(\x03\"8\n\nQuoteBatch\x12*\n\x06quotes\x18\x01 \x03(\x0b\x32\x1a.optix.marketdata.v1.Quote*t\n\nDataSource\x12\x1b\n\x17\x44\x41TA_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x41TA_SOURCE_SIMULATED\x10\x01\x12\x16\n\x12\x44\x41TA_SOURCE_REPLAY\x10\x02\x12\x16\n\x12\x44\x41TA_SOURCE_SCHWAB\x10\x03\x42\x02P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1foptix/marketdata/v1/quote.proto\x12\x13optix.marketdata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a optix/common/v1/instrument.proto\"\xd7\x03\n\x05Quote\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x38\n\x0finstrument_type\x18\x02 \x01(\x0e\x32\x1f.optix.common.v1.InstrumentType\x12\x0b\n\x03\x62id\x18\x03 \x01(\x01\x12\x0b\n\x03\x61sk\x18\x04 \x01(\x01\x12\x0c\n\x04last\x18\x05 \x01(\x01\x12\x0c\n\x04mark\x18\x06 \x01(\x01\x12\x10\n\x08\x62id_size\x18\x07 \x01(\x03\x12\x10\n\x08\x61sk_size\x18\x08 \x01(\x03\x12\x0e\n\x06volume\x18\t \x01(\x03\x12\x0c\n\x04open\x18\n \x01(\x01\x12\x0c\n\x04high\x18\x0b \x01(\x01\x12\x0b\n\x03low\x18\x0c \x01(\x01\x12\x16\n\x0eprevious_close\x18\r \x01(\x01\x12\x0e\n\x06\x63hange\x18\x0e \x01(\x01\x12\x16\n\x0e\x63hange_percent\x18\x0f \x01(\x01\x12.\n\nquote_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x06source\x18\x11 \x01(\x0e\x32\x1f.optix.marketdata.v1.DataSource\x12\x10\n\x08sequence\x18\x12 \x01(\x03\x12>\n\x10option_analytics\x18\x13 \x01(\x0b\x32$.optix.marketdata.v1.OptionAnalytics\"\xb3\x02\n\x0fOptionAnalytics\x12\x1a\n\x12implied_volatility\x18\x01 \x01(\x01\x12:\n\x06status\x18\x02 \x01(\x0e\x32*.optix.marketdata.v1.OptionAnalyticsStatus\x12\r\n\x05\x64\x65lta\x18\x03 \x01(\x01\x12\r\n\x05gamma\x18\x04 \x01(\x01\x12\r\n\x05theta\x18\x05 \x01(\x01\x12\x0c\n\x04vega\x18\x06 \x01(\x01\x12\x0b\n\x03rho\x18\x07 \x01(\x01\x12\x18\n\x10underlying_price\x18\x08 \x01(\x01\x12\x16\n\x0erisk_free_rate\x18\t \x01(\x01\x12\x16\n\x0e\x64ividend_yield\x18\n \x01(\x01\x12 \n\x18time_to_expiration_years\x18\x0b \x01(\x01\x12\x14\n\x0cin_the_money\x18\x0c \x01(\x08\"8\n\nQuoteBatch\x12*\n\x06quotes\x18\x01 \x03(\x0b\x32\x1a.optix.marketdata.v1.Quote*t\n\nDataSource\x12\x1b\n\x17\x44\x41TA_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x41TA_SOURCE_SIMULATED\x10\x01\x12\x16\n\x12\x44\x41TA_SOURCE_REPLAY\x10\x02\x12\x16\n\x12\x44\x41TA_SOURCE_SCHWAB\x10\x03*\xac\x02\n\x15OptionAnalyticsStatus\x12\'\n#OPTION_ANALYTICS_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOPTION_ANALYTICS_STATUS_OK\x10\x01\x12+\n\'OPTION_ANALYTICS_STATUS_BELOW_INTRINSIC\x10\x02\x12\"\n\x1eOPTION_ANALYTICS_STATUS_NO_BID\x10\x03\x12)\n%OPTION_ANALYTICS_STATUS_NOT_CONVERGED\x10\x04\x12#\n\x1fOPTION_ANALYTICS_STATUS_EXPIRED\x10\x05\x12)\n%OPTION_ANALYTICS_STATUS_ABOVE_MAXIMUM\x10\x06\x42\x02P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,14 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'optix.marketdata.v1.quote_p
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001'
-  _globals['_DATASOURCE']._serialized_start=591
-  _globals['_DATASOURCE']._serialized_end=707
+  _globals['_DATASOURCE']._serialized_start=965
+  _globals['_DATASOURCE']._serialized_end=1081
+  _globals['_OPTIONANALYTICSSTATUS']._serialized_start=1084
+  _globals['_OPTIONANALYTICSSTATUS']._serialized_end=1384
   _globals['_QUOTE']._serialized_start=124
-  _globals['_QUOTE']._serialized_end=531
-  _globals['_QUOTEBATCH']._serialized_start=533
-  _globals['_QUOTEBATCH']._serialized_end=589
+  _globals['_QUOTE']._serialized_end=595
+  _globals['_OPTIONANALYTICS']._serialized_start=598
+  _globals['_OPTIONANALYTICS']._serialized_end=905
+  _globals['_QUOTEBATCH']._serialized_start=907
+  _globals['_QUOTEBATCH']._serialized_end=963
 # @@protoc_insertion_point(module_scope)

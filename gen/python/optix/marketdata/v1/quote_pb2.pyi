@@ -49,6 +49,52 @@ DATA_SOURCE_SCHWAB: DataSource.ValueType  # 3
 """Charles Schwab market data."""
 Global___DataSource: _TypeAlias = DataSource  # noqa: Y015
 
+class _OptionAnalyticsStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OptionAnalyticsStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OptionAnalyticsStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OPTION_ANALYTICS_STATUS_UNSPECIFIED: _OptionAnalyticsStatus.ValueType  # 0
+    """Not set."""
+    OPTION_ANALYTICS_STATUS_OK: _OptionAnalyticsStatus.ValueType  # 1
+    """Solved to within 1e-10 relative price error; the Greeks are set."""
+    OPTION_ANALYTICS_STATUS_BELOW_INTRINSIC: _OptionAnalyticsStatus.ValueType  # 2
+    """The option's price is below its intrinsic (discounted) value: no volatility reproduces it."""
+    OPTION_ANALYTICS_STATUS_NO_BID: _OptionAnalyticsStatus.ValueType  # 3
+    """There is no bid, so there is no meaningful price to invert."""
+    OPTION_ANALYTICS_STATUS_NOT_CONVERGED: _OptionAnalyticsStatus.ValueType  # 4
+    """The solver did not reach the required precision."""
+    OPTION_ANALYTICS_STATUS_EXPIRED: _OptionAnalyticsStatus.ValueType  # 5
+    """The contract has expired (no time value left)."""
+    OPTION_ANALYTICS_STATUS_ABOVE_MAXIMUM: _OptionAnalyticsStatus.ValueType  # 6
+    """The option's price is at or above its no-arbitrage maximum: no finite volatility
+    reproduces it.
+    """
+
+class OptionAnalyticsStatus(_OptionAnalyticsStatus, metaclass=_OptionAnalyticsStatusEnumTypeWrapper):
+    """Whether and why an option quote's implied volatility was found. The same cases, with the
+    same numbers, as ImpliedVolatilityStatus of options chains (which quote.proto cannot import).
+    """
+
+OPTION_ANALYTICS_STATUS_UNSPECIFIED: OptionAnalyticsStatus.ValueType  # 0
+"""Not set."""
+OPTION_ANALYTICS_STATUS_OK: OptionAnalyticsStatus.ValueType  # 1
+"""Solved to within 1e-10 relative price error; the Greeks are set."""
+OPTION_ANALYTICS_STATUS_BELOW_INTRINSIC: OptionAnalyticsStatus.ValueType  # 2
+"""The option's price is below its intrinsic (discounted) value: no volatility reproduces it."""
+OPTION_ANALYTICS_STATUS_NO_BID: OptionAnalyticsStatus.ValueType  # 3
+"""There is no bid, so there is no meaningful price to invert."""
+OPTION_ANALYTICS_STATUS_NOT_CONVERGED: OptionAnalyticsStatus.ValueType  # 4
+"""The solver did not reach the required precision."""
+OPTION_ANALYTICS_STATUS_EXPIRED: OptionAnalyticsStatus.ValueType  # 5
+"""The contract has expired (no time value left)."""
+OPTION_ANALYTICS_STATUS_ABOVE_MAXIMUM: OptionAnalyticsStatus.ValueType  # 6
+"""The option's price is at or above its no-arbitrage maximum: no finite volatility
+reproduces it.
+"""
+Global___OptionAnalyticsStatus: _TypeAlias = OptionAnalyticsStatus  # noqa: Y015
+
 @_typing.final
 class Quote(_message.Message):
     """A snapshot of the market for one symbol. Prices are in the instrument's quote currency (USD)."""
@@ -73,6 +119,7 @@ class Quote(_message.Message):
     QUOTE_TIME_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
+    OPTION_ANALYTICS_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """The symbol: a ticker, or an OCC symbol for an option contract."""
     instrument_type: _instrument_pb2.InstrumentType.ValueType
@@ -113,6 +160,14 @@ class Quote(_message.Message):
     def quote_time(self) -> _timestamp_pb2.Timestamp:
         """When the quote was produced by its source."""
 
+    @_builtins.property
+    def option_analytics(self) -> Global___OptionAnalytics:
+        """Option contracts (OCC symbols) only: implied volatility and Greeks at this quote, priced
+        like an options chain (Black-Scholes-Merton, IV inverted from `mark`) against the
+        underlying's mark at the same moment. Unset for other instruments, and for an option
+        whose underlying has no price yet. Set by GetQuote, BatchGetQuotes and StreamQuotes alike.
+        """
+
     def __init__(
         self,
         *,
@@ -134,14 +189,83 @@ class Quote(_message.Message):
         quote_time: _timestamp_pb2.Timestamp | None = ...,
         source: Global___DataSource.ValueType = ...,
         sequence: _builtins.int = ...,
+        option_analytics: Global___OptionAnalytics | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["quote_time", b"quote_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["option_analytics", b"option_analytics", "quote_time", b"quote_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ask", b"ask", "ask_size", b"ask_size", "bid", b"bid", "bid_size", b"bid_size", "change", b"change", "change_percent", b"change_percent", "high", b"high", "instrument_type", b"instrument_type", "last", b"last", "low", b"low", "mark", b"mark", "open", b"open", "previous_close", b"previous_close", "quote_time", b"quote_time", "sequence", b"sequence", "source", b"source", "symbol", b"symbol", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ask", b"ask", "ask_size", b"ask_size", "bid", b"bid", "bid_size", b"bid_size", "change", b"change", "change_percent", b"change_percent", "high", b"high", "instrument_type", b"instrument_type", "last", b"last", "low", b"low", "mark", b"mark", "open", b"open", "option_analytics", b"option_analytics", "previous_close", b"previous_close", "quote_time", b"quote_time", "sequence", b"sequence", "source", b"source", "symbol", b"symbol", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Quote: _TypeAlias = Quote  # noqa: Y015
+
+@_typing.final
+class OptionAnalytics(_message.Message):
+    """An option quote's model values: everything needed to reproduce them is here or in the quote."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPLIED_VOLATILITY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    GAMMA_FIELD_NUMBER: _builtins.int
+    THETA_FIELD_NUMBER: _builtins.int
+    VEGA_FIELD_NUMBER: _builtins.int
+    RHO_FIELD_NUMBER: _builtins.int
+    UNDERLYING_PRICE_FIELD_NUMBER: _builtins.int
+    RISK_FREE_RATE_FIELD_NUMBER: _builtins.int
+    DIVIDEND_YIELD_FIELD_NUMBER: _builtins.int
+    TIME_TO_EXPIRATION_YEARS_FIELD_NUMBER: _builtins.int
+    IN_THE_MONEY_FIELD_NUMBER: _builtins.int
+    implied_volatility: _builtins.float
+    """Implied volatility, annualised (0.25 means 25%). 0 when `status` is not OK."""
+    status: Global___OptionAnalyticsStatus.ValueType
+    """Whether and why the implied volatility was found. The Greeks below are meaningful only
+    when it is OK (they are 0 otherwise).
+    """
+    delta: _builtins.float
+    """dV/dS: price change per 1.00 move of the underlying (calls in [0, 1], puts in [-1, 0])."""
+    gamma: _builtins.float
+    """d2V/dS2: delta change per 1.00 move of the underlying."""
+    theta: _builtins.float
+    """dV/dt per calendar day (365 days a year); negative for long options as time passes."""
+    vega: _builtins.float
+    """dV/dsigma per 1 volatility point (0.01)."""
+    rho: _builtins.float
+    """dV/dr per 1 rate point (0.01)."""
+    underlying_price: _builtins.float
+    """The underlying's mark the values were computed against."""
+    risk_free_rate: _builtins.float
+    """The continuously compounded risk-free rate used, annualised (0.045 means 4.5%)."""
+    dividend_yield: _builtins.float
+    """The underlying's continuous dividend yield used, annualised."""
+    time_to_expiration_years: _builtins.float
+    """Years from `quote_time` to expiry (ACT/365, expiry at 16:00 New York time)."""
+    in_the_money: _builtins.bool
+    """Whether the contract is in the money at `underlying_price`."""
+    def __init__(
+        self,
+        *,
+        implied_volatility: _builtins.float = ...,
+        status: Global___OptionAnalyticsStatus.ValueType = ...,
+        delta: _builtins.float = ...,
+        gamma: _builtins.float = ...,
+        theta: _builtins.float = ...,
+        vega: _builtins.float = ...,
+        rho: _builtins.float = ...,
+        underlying_price: _builtins.float = ...,
+        risk_free_rate: _builtins.float = ...,
+        dividend_yield: _builtins.float = ...,
+        time_to_expiration_years: _builtins.float = ...,
+        in_the_money: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delta", b"delta", "dividend_yield", b"dividend_yield", "gamma", b"gamma", "implied_volatility", b"implied_volatility", "in_the_money", b"in_the_money", "rho", b"rho", "risk_free_rate", b"risk_free_rate", "status", b"status", "theta", b"theta", "time_to_expiration_years", b"time_to_expiration_years", "underlying_price", b"underlying_price", "vega", b"vega"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OptionAnalytics: _TypeAlias = OptionAnalytics  # noqa: Y015
 
 @_typing.final
 class QuoteBatch(_message.Message):

@@ -144,6 +144,16 @@ export declare type Quote = Message<"optix.marketdata.v1.Quote"> & {
    * @generated from field: int64 sequence = 18;
    */
   sequence: bigint;
+
+  /**
+   * Option contracts (OCC symbols) only: implied volatility and Greeks at this quote, priced
+   * like an options chain (Black-Scholes-Merton, IV inverted from `mark`) against the
+   * underlying's mark at the same moment. Unset for other instruments, and for an option
+   * whose underlying has no price yet. Set by GetQuote, BatchGetQuotes and StreamQuotes alike.
+   *
+   * @generated from field: optix.marketdata.v1.OptionAnalytics option_analytics = 19;
+   */
+  optionAnalytics?: OptionAnalytics | undefined;
 };
 
 /**
@@ -151,6 +161,104 @@ export declare type Quote = Message<"optix.marketdata.v1.Quote"> & {
  * Use `create(QuoteSchema)` to create a new message.
  */
 export declare const QuoteSchema: GenMessage<Quote>;
+
+/**
+ * An option quote's model values: everything needed to reproduce them is here or in the quote.
+ *
+ * @generated from message optix.marketdata.v1.OptionAnalytics
+ */
+export declare type OptionAnalytics = Message<"optix.marketdata.v1.OptionAnalytics"> & {
+  /**
+   * Implied volatility, annualised (0.25 means 25%). 0 when `status` is not OK.
+   *
+   * @generated from field: double implied_volatility = 1;
+   */
+  impliedVolatility: number;
+
+  /**
+   * Whether and why the implied volatility was found. The Greeks below are meaningful only
+   * when it is OK (they are 0 otherwise).
+   *
+   * @generated from field: optix.marketdata.v1.OptionAnalyticsStatus status = 2;
+   */
+  status: OptionAnalyticsStatus;
+
+  /**
+   * dV/dS: price change per 1.00 move of the underlying (calls in [0, 1], puts in [-1, 0]).
+   *
+   * @generated from field: double delta = 3;
+   */
+  delta: number;
+
+  /**
+   * d2V/dS2: delta change per 1.00 move of the underlying.
+   *
+   * @generated from field: double gamma = 4;
+   */
+  gamma: number;
+
+  /**
+   * dV/dt per calendar day (365 days a year); negative for long options as time passes.
+   *
+   * @generated from field: double theta = 5;
+   */
+  theta: number;
+
+  /**
+   * dV/dsigma per 1 volatility point (0.01).
+   *
+   * @generated from field: double vega = 6;
+   */
+  vega: number;
+
+  /**
+   * dV/dr per 1 rate point (0.01).
+   *
+   * @generated from field: double rho = 7;
+   */
+  rho: number;
+
+  /**
+   * The underlying's mark the values were computed against.
+   *
+   * @generated from field: double underlying_price = 8;
+   */
+  underlyingPrice: number;
+
+  /**
+   * The continuously compounded risk-free rate used, annualised (0.045 means 4.5%).
+   *
+   * @generated from field: double risk_free_rate = 9;
+   */
+  riskFreeRate: number;
+
+  /**
+   * The underlying's continuous dividend yield used, annualised.
+   *
+   * @generated from field: double dividend_yield = 10;
+   */
+  dividendYield: number;
+
+  /**
+   * Years from `quote_time` to expiry (ACT/365, expiry at 16:00 New York time).
+   *
+   * @generated from field: double time_to_expiration_years = 11;
+   */
+  timeToExpirationYears: number;
+
+  /**
+   * Whether the contract is in the money at `underlying_price`.
+   *
+   * @generated from field: bool in_the_money = 12;
+   */
+  inTheMoney: boolean;
+};
+
+/**
+ * Describes the message optix.marketdata.v1.OptionAnalytics.
+ * Use `create(OptionAnalyticsSchema)` to create a new message.
+ */
+export declare const OptionAnalyticsSchema: GenMessage<OptionAnalytics>;
 
 /**
  * Several quotes delivered together in one stream message.
@@ -212,4 +320,67 @@ export enum DataSource {
  * Describes the enum optix.marketdata.v1.DataSource.
  */
 export declare const DataSourceSchema: GenEnum<DataSource>;
+
+/**
+ * Whether and why an option quote's implied volatility was found. The same cases, with the
+ * same numbers, as ImpliedVolatilityStatus of options chains (which quote.proto cannot import).
+ *
+ * @generated from enum optix.marketdata.v1.OptionAnalyticsStatus
+ */
+export enum OptionAnalyticsStatus {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: OPTION_ANALYTICS_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Solved to within 1e-10 relative price error; the Greeks are set.
+   *
+   * @generated from enum value: OPTION_ANALYTICS_STATUS_OK = 1;
+   */
+  OK = 1,
+
+  /**
+   * The option's price is below its intrinsic (discounted) value: no volatility reproduces it.
+   *
+   * @generated from enum value: OPTION_ANALYTICS_STATUS_BELOW_INTRINSIC = 2;
+   */
+  BELOW_INTRINSIC = 2,
+
+  /**
+   * There is no bid, so there is no meaningful price to invert.
+   *
+   * @generated from enum value: OPTION_ANALYTICS_STATUS_NO_BID = 3;
+   */
+  NO_BID = 3,
+
+  /**
+   * The solver did not reach the required precision.
+   *
+   * @generated from enum value: OPTION_ANALYTICS_STATUS_NOT_CONVERGED = 4;
+   */
+  NOT_CONVERGED = 4,
+
+  /**
+   * The contract has expired (no time value left).
+   *
+   * @generated from enum value: OPTION_ANALYTICS_STATUS_EXPIRED = 5;
+   */
+  EXPIRED = 5,
+
+  /**
+   * The option's price is at or above its no-arbitrage maximum: no finite volatility
+   * reproduces it.
+   *
+   * @generated from enum value: OPTION_ANALYTICS_STATUS_ABOVE_MAXIMUM = 6;
+   */
+  ABOVE_MAXIMUM = 6,
+}
+
+/**
+ * Describes the enum optix.marketdata.v1.OptionAnalyticsStatus.
+ */
+export declare const OptionAnalyticsStatusSchema: GenEnum<OptionAnalyticsStatus>;
 

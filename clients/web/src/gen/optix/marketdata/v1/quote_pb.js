@@ -10,7 +10,7 @@ import { file_optix_common_v1_instrument } from "../../common/v1/instrument_pb.j
  * Describes the file optix/marketdata/v1/quote.proto.
  */
 export const file_optix_marketdata_v1_quote = /*@__PURE__*/
-  fileDesc("Ch9vcHRpeC9tYXJrZXRkYXRhL3YxL3F1b3RlLnByb3RvEhNvcHRpeC5tYXJrZXRkYXRhLnYxIpcDCgVRdW90ZRIOCgZzeW1ib2wYASABKAkSOAoPaW5zdHJ1bWVudF90eXBlGAIgASgOMh8ub3B0aXguY29tbW9uLnYxLkluc3RydW1lbnRUeXBlEgsKA2JpZBgDIAEoARILCgNhc2sYBCABKAESDAoEbGFzdBgFIAEoARIMCgRtYXJrGAYgASgBEhAKCGJpZF9zaXplGAcgASgDEhAKCGFza19zaXplGAggASgDEg4KBnZvbHVtZRgJIAEoAxIMCgRvcGVuGAogASgBEgwKBGhpZ2gYCyABKAESCwoDbG93GAwgASgBEhYKDnByZXZpb3VzX2Nsb3NlGA0gASgBEg4KBmNoYW5nZRgOIAEoARIWCg5jaGFuZ2VfcGVyY2VudBgPIAEoARIuCgpxdW90ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgZzb3VyY2UYESABKA4yHy5vcHRpeC5tYXJrZXRkYXRhLnYxLkRhdGFTb3VyY2USEAoIc2VxdWVuY2UYEiABKAMiOAoKUXVvdGVCYXRjaBIqCgZxdW90ZXMYASADKAsyGi5vcHRpeC5tYXJrZXRkYXRhLnYxLlF1b3RlKnQKCkRhdGFTb3VyY2USGwoXREFUQV9TT1VSQ0VfVU5TUEVDSUZJRUQQABIZChVEQVRBX1NPVVJDRV9TSU1VTEFURUQQARIWChJEQVRBX1NPVVJDRV9SRVBMQVkQAhIWChJEQVRBX1NPVVJDRV9TQ0hXQUIQA0ICUAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_optix_common_v1_instrument]);
+  fileDesc("Ch9vcHRpeC9tYXJrZXRkYXRhL3YxL3F1b3RlLnByb3RvEhNvcHRpeC5tYXJrZXRkYXRhLnYxItcDCgVRdW90ZRIOCgZzeW1ib2wYASABKAkSOAoPaW5zdHJ1bWVudF90eXBlGAIgASgOMh8ub3B0aXguY29tbW9uLnYxLkluc3RydW1lbnRUeXBlEgsKA2JpZBgDIAEoARILCgNhc2sYBCABKAESDAoEbGFzdBgFIAEoARIMCgRtYXJrGAYgASgBEhAKCGJpZF9zaXplGAcgASgDEhAKCGFza19zaXplGAggASgDEg4KBnZvbHVtZRgJIAEoAxIMCgRvcGVuGAogASgBEgwKBGhpZ2gYCyABKAESCwoDbG93GAwgASgBEhYKDnByZXZpb3VzX2Nsb3NlGA0gASgBEg4KBmNoYW5nZRgOIAEoARIWCg5jaGFuZ2VfcGVyY2VudBgPIAEoARIuCgpxdW90ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgZzb3VyY2UYESABKA4yHy5vcHRpeC5tYXJrZXRkYXRhLnYxLkRhdGFTb3VyY2USEAoIc2VxdWVuY2UYEiABKAMSPgoQb3B0aW9uX2FuYWx5dGljcxgTIAEoCzIkLm9wdGl4Lm1hcmtldGRhdGEudjEuT3B0aW9uQW5hbHl0aWNzIrMCCg9PcHRpb25BbmFseXRpY3MSGgoSaW1wbGllZF92b2xhdGlsaXR5GAEgASgBEjoKBnN0YXR1cxgCIAEoDjIqLm9wdGl4Lm1hcmtldGRhdGEudjEuT3B0aW9uQW5hbHl0aWNzU3RhdHVzEg0KBWRlbHRhGAMgASgBEg0KBWdhbW1hGAQgASgBEg0KBXRoZXRhGAUgASgBEgwKBHZlZ2EYBiABKAESCwoDcmhvGAcgASgBEhgKEHVuZGVybHlpbmdfcHJpY2UYCCABKAESFgoOcmlza19mcmVlX3JhdGUYCSABKAESFgoOZGl2aWRlbmRfeWllbGQYCiABKAESIAoYdGltZV90b19leHBpcmF0aW9uX3llYXJzGAsgASgBEhQKDGluX3RoZV9tb25leRgMIAEoCCI4CgpRdW90ZUJhdGNoEioKBnF1b3RlcxgBIAMoCzIaLm9wdGl4Lm1hcmtldGRhdGEudjEuUXVvdGUqdAoKRGF0YVNvdXJjZRIbChdEQVRBX1NPVVJDRV9VTlNQRUNJRklFRBAAEhkKFURBVEFfU09VUkNFX1NJTVVMQVRFRBABEhYKEkRBVEFfU09VUkNFX1JFUExBWRACEhYKEkRBVEFfU09VUkNFX1NDSFdBQhADKqwCChVPcHRpb25BbmFseXRpY3NTdGF0dXMSJwojT1BUSU9OX0FOQUxZVElDU19TVEFUVVNfVU5TUEVDSUZJRUQQABIeChpPUFRJT05fQU5BTFlUSUNTX1NUQVRVU19PSxABEisKJ09QVElPTl9BTkFMWVRJQ1NfU1RBVFVTX0JFTE9XX0lOVFJJTlNJQxACEiIKHk9QVElPTl9BTkFMWVRJQ1NfU1RBVFVTX05PX0JJRBADEikKJU9QVElPTl9BTkFMWVRJQ1NfU1RBVFVTX05PVF9DT05WRVJHRUQQBBIjCh9PUFRJT05fQU5BTFlUSUNTX1NUQVRVU19FWFBJUkVEEAUSKQolT1BUSU9OX0FOQUxZVElDU19TVEFUVVNfQUJPVkVfTUFYSU1VTRAGQgJQAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_optix_common_v1_instrument]);
 
 /**
  * Describes the message optix.marketdata.v1.Quote.
@@ -20,11 +20,18 @@ export const QuoteSchema = /*@__PURE__*/
   messageDesc(file_optix_marketdata_v1_quote, 0);
 
 /**
+ * Describes the message optix.marketdata.v1.OptionAnalytics.
+ * Use `create(OptionAnalyticsSchema)` to create a new message.
+ */
+export const OptionAnalyticsSchema = /*@__PURE__*/
+  messageDesc(file_optix_marketdata_v1_quote, 1);
+
+/**
  * Describes the message optix.marketdata.v1.QuoteBatch.
  * Use `create(QuoteBatchSchema)` to create a new message.
  */
 export const QuoteBatchSchema = /*@__PURE__*/
-  messageDesc(file_optix_marketdata_v1_quote, 1);
+  messageDesc(file_optix_marketdata_v1_quote, 2);
 
 /**
  * Describes the enum optix.marketdata.v1.DataSource.
@@ -39,4 +46,19 @@ export const DataSourceSchema = /*@__PURE__*/
  */
 export const DataSource = /*@__PURE__*/
   tsEnum(DataSourceSchema);
+
+/**
+ * Describes the enum optix.marketdata.v1.OptionAnalyticsStatus.
+ */
+export const OptionAnalyticsStatusSchema = /*@__PURE__*/
+  enumDesc(file_optix_marketdata_v1_quote, 1);
+
+/**
+ * Whether and why an option quote's implied volatility was found. The same cases, with the
+ * same numbers, as ImpliedVolatilityStatus of options chains (which quote.proto cannot import).
+ *
+ * @generated from enum optix.marketdata.v1.OptionAnalyticsStatus
+ */
+export const OptionAnalyticsStatus = /*@__PURE__*/
+  tsEnum(OptionAnalyticsStatusSchema);
 
