@@ -6,28 +6,30 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import grpc
 from google.protobuf import field_mask_pb2
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
-from google.rpc import error_details_pb2
 
 from optix.marketdata.v1 import marketdata_service_pb2
 from optix.watchlist.v1 import watchlist_pb2, watchlist_service_pb2
 from optix_client.client import OptixClient
-from optix_client.errors import OptixError
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.services import factory_for
 from optix_server.watchlist.config import WatchlistSettings
 from optix_server.watchlist.wiring import create_module
 from tests.support.backends import fresh_database_url
+
+# Re-exported: the watchlist tests import them from here.
+from tests.support.sdk_errors import expect as expect
+from tests.support.sdk_errors import invalid as invalid
+from tests.support.sdk_errors import violations as violations
 from tests.support.server import RunningServer, make_settings, running_server
 
 if TYPE_CHECKING:
@@ -233,31 +235,6 @@ async def watchlist_stack(
                 yield stack
             finally:
                 await stack.close()
-
-
-async def expect(code: grpc.StatusCode, call: Awaitable[object]) -> OptixError:
-    """Await `call`, which must fail with `code`; the error."""
-    try:
-        await call
-    except OptixError as error:
-        assert error.code == code, f"expected {code.name}, got {error}"
-        return error
-    raise AssertionError(f"expected {code.name}, the call succeeded")
-
-
-def violations(error: OptixError) -> list[str]:
-    """The field paths of the error's BadRequest violations, in order, repeats kept."""
-    bad = error.detail(error_details_pb2.BadRequest)
-    return [] if bad is None else [v.field for v in bad.field_violations]
-
-
-async def invalid(call: Awaitable[object], *fields: str) -> OptixError:
-    """Await `call`, which must be INVALID_ARGUMENT naming (at least) each of `fields`."""
-    error = await expect(grpc.StatusCode.INVALID_ARGUMENT, call)
-    named = violations(error)
-    for path in fields:
-        assert path in named, f"no violation of {path!r} in {named} ({error})"
-    return error
 
 
 def request_for(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 
 
@@ -55,3 +57,17 @@ def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     raise SettingsError(f"{name} must be a boolean, got {raw!r}")
+
+
+def env_secret(env: Mapping[str, str], name: str, *, min_bytes: int = 32) -> bytes | None:
+    """A base64 secret of at least `min_bytes` bytes (None when unset)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError(f"{name} must be base64") from None
+    if len(value) < min_bytes:
+        raise SettingsError(f"{name} must decode to at least {min_bytes} bytes")
+    return value

@@ -10,6 +10,7 @@ import grpc
 
 from optix.common.v1 import stream_pb2
 from optix.marketdata.v1 import marketdata_service_pb2 as pb
+from optix_server.common.proto_fields import duration_seconds, optional_timestamp
 from optix_server.infra.errors import ViolationCollector
 from optix_server.marketdata.convert import (
     chain_to_proto,
@@ -25,11 +26,7 @@ from optix_server.marketdata.convert import (
 )
 from optix_server.marketdata.service import MarketDataService
 from optix_server.marketdata.streaming import QuoteHub
-from optix_server.marketdata.validation import (
-    duration_seconds,
-    optional_date,
-    optional_timestamp,
-)
+from optix_server.marketdata.validation import optional_date
 
 Context = grpc.aio.ServicerContext[Any, Any]
 LARGE_CHAIN = 200

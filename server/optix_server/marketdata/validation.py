@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime
-
-from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
+from datetime import date
 
 from optix_server.infra.errors import ViolationCollector
 
@@ -22,24 +19,6 @@ def optional_date(
     except ValueError:
         collector.add(field, f"{year:04d}-{month:02d}-{day:02d} is not a valid date")
         return None
-
-
-def optional_timestamp(
-    collector: ViolationCollector, field: str, value: Timestamp, is_set: bool
-) -> datetime | None:
-    """A UTC datetime, None when unset, recording a violation when out of Timestamp's range."""
-    if not is_set:
-        return None
-    try:
-        return value.ToDatetime(UTC)
-    except (ValueError, OverflowError):
-        collector.add(field, "is not a valid timestamp")
-        return None
-
-
-def duration_seconds(value: Duration) -> float:
-    """A Duration in seconds, without timedelta's range limit (callers check the range)."""
-    return value.seconds + value.nanos / 1e9
 
 
 def optional_positive(collector: ViolationCollector, field: str, value: float) -> float | None:

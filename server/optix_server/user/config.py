@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from optix_server.infra.env import SettingsError, env_int, env_str
+from optix_server.infra.env import env_int, env_secret, env_str
 
 
 def _seconds(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> timedelta:
     return timedelta(seconds=env_int(env, name, default, minimum=minimum))
-
-
-def _pepper(env: Mapping[str, str]) -> bytes | None:
-    raw = env.get("OPTIX_USER_PEPPER", "").strip()
-    if not raw:
-        return None
-    try:
-        value = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        raise SettingsError("OPTIX_USER_PEPPER must be base64") from None
-    if len(value) < 32:
-        raise SettingsError("OPTIX_USER_PEPPER must decode to at least 32 bytes")
-    return value
 
 
 @dataclass(frozen=True)
@@ -70,7 +55,7 @@ class UserSettings:
                 env, "OPTIX_USER_BCRYPT_WORKERS", default.bcrypt_workers, minimum=1
             ),
             bcrypt_max_pending=env_int(env, "OPTIX_USER_BCRYPT_MAX_PENDING", 8, minimum=1),
-            pepper=_pepper(env),
+            pepper=env_secret(env, "OPTIX_USER_PEPPER"),
             access_token_ttl=_seconds(env, "OPTIX_USER_ACCESS_TOKEN_TTL_SECONDS", 900, 30),
             refresh_token_ttl=_seconds(env, "OPTIX_USER_REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, 60),
             mfa_challenge_ttl=_seconds(env, "OPTIX_USER_MFA_CHALLENGE_TTL_SECONDS", 300, 30),

@@ -177,21 +177,14 @@ class WatchlistRepository:
         except IntegrityError:
             if not request_id:
                 raise
-        return await self._created_by(watchlist.user_id, request_id)
-
-    async def _created_by(self, user_id: str, request_id: str) -> Watchlist:
-        async with self._db.session() as session:
-            created = await request_ids.remembered(
-                session, owner=user_id, method=CREATE_METHOD, request_id=request_id
-            )
-        existing = None if created is None else await self.get(user_id, created)
-        if existing is None:
-            # The first create with this request id made a list since deleted.
-            raise errors.FailedPrecondition(
-                "the watchlist this request_id created no longer exists; use a new request_id",
-                reason="REQUEST_ID_USED",
-            )
-        return existing
+        return await request_ids.created_by(
+            self._db,
+            owner=watchlist.user_id,
+            method=CREATE_METHOD,
+            request_id=request_id,
+            fetch=lambda resource_id: self.get(watchlist.user_id, resource_id),
+            what="watchlist",
+        )
 
     async def save(self, watchlist: Watchlist, expected_revision: int) -> Watchlist | None:
         """Write `watchlist`'s name and items as the next revision, only if the stored one is

@@ -9,6 +9,7 @@ from enum import Enum
 
 from optix.marketdata.v1 import quote_pb2
 from optix.watchlist.v1 import watchlist_pb2
+from optix_server.common.market_data import MarketData
 from optix_server.common.occ import SymbolError, normalize_symbol
 from optix_server.infra import errors
 from optix_server.infra.aip.etags import check_etag, stale_etag
@@ -30,7 +31,6 @@ from optix_server.watchlist.domain import (
     remove_symbols,
     replace_symbols,
 )
-from optix_server.watchlist.market import MarketData
 from optix_server.watchlist.repository import Cursor, WatchlistRepository
 
 WATCHLISTS = ChildPattern("watchlists", watchlist_pb2.Watchlist.DESCRIPTOR.full_name)

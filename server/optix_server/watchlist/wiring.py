@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from optix.marketdata.v1 import marketdata_service_pb2_grpc
 from optix.watchlist.v1 import watchlist_service_pb2, watchlist_service_pb2_grpc
+from optix_server.common.market_data import MarketDataClient
 from optix_server.infra.aip.paging import PageTokens
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.watchlist.config import WatchlistSettings
 from optix_server.watchlist.convert import WatchlistMessages
-from optix_server.watchlist.market import MarketDataClient
 from optix_server.watchlist.repository import WatchlistRepository
 from optix_server.watchlist.service import WatchlistService
 from optix_server.watchlist.servicer import WatchlistServicer

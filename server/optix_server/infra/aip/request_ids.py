@@ -5,14 +5,18 @@ creates with one request id make one resource (the primary key decides, not a pr
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from optix_server.infra import errors
-from optix_server.infra.db import Base, UtcDateTime
+from optix_server.infra.db import Base, Database, UtcDateTime
+
+T = TypeVar("T")
 
 MAX_REQUEST_ID_LENGTH = 64
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
@@ -79,3 +83,25 @@ async def remembered(
         )
     )
     return result.scalar_one_or_none()
+
+
+async def created_by(
+    database: Database,
+    *,
+    owner: str,
+    method: str,
+    request_id: str,
+    fetch: Callable[[str], Awaitable[T | None]],
+    what: str,
+) -> T:
+    """The resource an earlier create with this request id made (read with `fetch`), for a
+    retried create; FAILED_PRECONDITION when it has been deleted since."""
+    async with database.session() as session:
+        created = await remembered(session, owner=owner, method=method, request_id=request_id)
+    existing = None if created is None else await fetch(created)
+    if existing is None:
+        raise errors.FailedPrecondition(
+            f"the {what} this request_id created no longer exists; use a new request_id",
+            reason="REQUEST_ID_USED",
+        )
+    return existing

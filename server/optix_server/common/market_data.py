@@ -1,4 +1,4 @@
-"""What the watchlist slice asks of market data, through the market data service's generated
+"""What other slices (watchlist, alert) ask of market data, through the market data service's
 stub (in this process or at OPTIX_MARKETDATA_ADDRESS), never its modules."""
 
 from __future__ import annotations
