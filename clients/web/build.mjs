@@ -27,6 +27,8 @@ await esbuild.build({
     "src/node/errors.test.ts",
     "src/node/decode-status.ts",
     "src/node/error-probe.ts",
+    "src/node/app.ts",
+    "src/node/symbols-check.ts",
   ],
   bundle: true,
   platform: "node",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from optix_server.infra.files import private_dir, tighten
 
@@ -30,8 +32,27 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DEFAULT_TRUSTED_PROXIES = "127.0.0.1/32,::1/128"
 
 
+CONFIG_PATH = "/config.json"
+
+
 class QuietHandler(SimpleHTTPRequestHandler):
-    """Serves files without logging every request and without browser caching."""
+    """Serves files without logging every request and without browser caching; `config`, when
+    given, is served as /config.json (what the demo page reads to find the edge)."""
+
+    def __init__(self, *args: Any, config: bytes | None = None, **kwargs: Any) -> None:
+        self.config = config  # set before super().__init__, which handles the request
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        """Answer /config.json from memory, anything else from the directory."""
+        if self.config is not None and self.path.split("?", 1)[0] == CONFIG_PATH:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(self.config)))
+            self.end_headers()
+            self.wfile.write(self.config)
+            return
+        super().do_GET()
 
     def end_headers(self) -> None:
         """Add `Cache-Control: no-store` before the headers end."""
@@ -55,10 +76,33 @@ class StaticSite:
         return f"http://{host!s}:{port}/"
 
 
+def page_config(edge_url: str) -> dict[str, str]:
+    """What the demo page's config.json says: where the grpc-web edge is."""
+    return {"edge": edge_url}
+
+
+def edge_url(env: Mapping[str, str]) -> str:
+    """The URL a browser on this machine reaches Envoy's listener at, from OPTIX_ENVOY_*."""
+    host = env.get("OPTIX_ENVOY_LISTEN_HOST", "").strip() or "127.0.0.1"
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"  # a wildcard listener is reachable on loopback
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    port = env.get("OPTIX_ENVOY_LISTEN_PORT", "").strip() or "8080"
+    return f"http://{host}:{port}"
+
+
 @contextmanager
-def static_site(directory: Path, host: str = "127.0.0.1", port: int = 0) -> Iterator[StaticSite]:
-    """Serve `directory` over HTTP in a background thread (port 0: any free port)."""
-    handler = functools.partial(QuietHandler, directory=str(directory))
+def static_site(
+    directory: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    config: Mapping[str, object] | None = None,
+) -> Iterator[StaticSite]:
+    """Serve `directory` over HTTP in a background thread (port 0: any free port), with
+    `config` as /config.json when given."""
+    body = None if config is None else json.dumps(dict(config)).encode()
+    handler = functools.partial(QuietHandler, directory=str(directory), config=body)
     server = ThreadingHTTPServer((host, port), handler)
     thread = threading.Thread(target=server.serve_forever, name="static-site", daemon=True)
     thread.start()
@@ -222,7 +266,7 @@ def main() -> None:
     demo_dir = REPO / "clients" / "web" / "dist"
     demo_port = int(env.get("OPTIX_DEMO_PORT", "8081"))
     grpc_port = env.get("OPTIX_PORT", "50051")
-    envoy_port = env.get("OPTIX_ENVOY_LISTEN_PORT", "8080")
+    edge = edge_url(env)
     shutdown = Shutdown()
     # Never undone: a signal while the process exits must not kill it or print a traceback.
     route_stop_signals(shutdown)
@@ -241,12 +285,14 @@ def main() -> None:
             )
         )
         if (demo_dir / "index.html").exists():
-            site = stack.enter_context(static_site(demo_dir, port=demo_port))
-            print(f"devrun: demo page at {site.url} (grpc-web via http://127.0.0.1:{envoy_port})")
+            site = stack.enter_context(
+                static_site(demo_dir, port=demo_port, config=page_config(edge))
+            )
+            print(f"devrun: demo page at {site.url} (grpc-web via {edge}, from its config.json)")
         else:
             print("devrun: no demo page build (run `make web`)", file=sys.stderr)
         print(
-            f"devrun: gRPC on 127.0.0.1:{grpc_port}, Envoy on 127.0.0.1:{envoy_port}; "
+            f"devrun: gRPC on 127.0.0.1:{grpc_port}, Envoy on {edge.removeprefix('http://')}; "
             "Ctrl-C stops all",
             flush=True,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +38,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
         if "Chromium" in str(reason):
             terminalreporter.write_line(f"NOTE: {reason}", yellow=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium; skipped (or failed, under OPTIX_REQUIRE_BROWSER=1) when absent.
+
+    Session-scoped and requested first, so a missing browser costs no server start-up."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        reason = "Chromium is not installed (apt-get install chromium): browser test not run"
+        if os.environ.get("OPTIX_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + ", but OPTIX_REQUIRE_BROWSER=1 requires it")
+        pytest.skip(reason)
+    return found
 
 
 @pytest.fixture(scope="session")

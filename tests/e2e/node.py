@@ -11,12 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.stack import REPO, LogPump
+from tests.e2e.stack import DEMO_DIR, REPO, LogPump
 
 WEB = REPO / "clients" / "web"
 PROBE = WEB / "dist" / "node" / "probe.mjs"
 BROWSER = WEB / "dist" / "node" / "browser.mjs"
-DEMO_DIR = WEB / "dist"
+APP = WEB / "dist" / "node" / "app.mjs"
 
 
 def node_binary() -> str:

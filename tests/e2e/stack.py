@@ -17,9 +17,12 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from optix_server.devrun import StaticSite, page_config, static_site
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ENVOY_DIR = REPO / "envoy"
+DEMO_DIR = REPO / "clients" / "web" / "dist"
 START_TIMEOUT_S = 60.0
 REQUEST_MESSAGE_TIMEOUT_S = 2.0
 
@@ -207,3 +210,12 @@ def wait_until_serving(address: str, logs: LogPump, proc: subprocess.Popen[bytes
                 f"no health answer via {address} ({state}): {error}\n{logs.tail()}"
             ) from None
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@contextmanager
+def demo_page(edge_url: str | None) -> Iterator[StaticSite]:
+    """The built demo app (clients/web/dist) on a free port, with a config.json naming
+    `edge_url` as `make run` serves it; None serves no config.json (a plain file server)."""
+    config = None if edge_url is None else page_config(edge_url)
+    with static_site(DEMO_DIR, config=config) as site:
+        yield site

@@ -4,9 +4,7 @@ and the watchlist home screen at phone width, edited from the page and (once) fr
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,52 +12,40 @@ import pytest
 
 from optix.watchlist.v1 import watchlist_service_pb2 as wl
 from optix_client import PasswordCredentials, SyncOptixClient
-from optix_server.devrun import StaticSite, static_site
+from optix_server.devrun import StaticSite
 from tests.e2e.accounts import PASSWORD, new_email
 from tests.e2e.dialogue import dialogue
-from tests.e2e.node import BROWSER, DEMO_DIR, run_json
-from tests.e2e.stack import Edge, Process
+from tests.e2e.node import BROWSER, run_json
+from tests.e2e.stack import Edge, Process, demo_page, free_port
 
 PRICE = r"^\d+\.\d\d$"
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's chromium; skipped (or failed, under OPTIX_REQUIRE_BROWSER=1) when absent.
-
-    Session-scoped and requested first, so a missing browser costs no server start-up."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        reason = "Chromium is not installed (apt-get install chromium): browser test not run"
-        if os.environ.get("OPTIX_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + ", but OPTIX_REQUIRE_BROWSER=1 requires it")
-        pytest.skip(reason)
-    return found
-
-
 @pytest.fixture
-def demo_site() -> Iterator[StaticSite]:
-    """The built demo page (clients/web/dist) on a free port, as `make run` serves it."""
-    with static_site(DEMO_DIR) as site:
+def demo_site(edge: Edge) -> Iterator[StaticSite]:
+    """The built demo page on a free port, its config.json naming the test edge (as `make run`
+    serves it with the real Envoy port)."""
+    with demo_page(edge.url) as site:
         yield site
 
 
-def test_demo_page_signs_in_and_streams_quotes(
-    chromium: str, edge: Edge, demo_site: StaticSite, tmp_path: Path
-) -> None:
+def test_demo_page_signs_in_and_streams_quotes(chromium: str, edge: Edge, tmp_path: Path) -> None:
+    """?edge= overrides config.json: the page's server names an edge nobody listens on."""
     email = new_email("browser")
     screenshot = tmp_path / "demo.png"
-    (result,) = run_json(
-        BROWSER,
-        "--page", f"{demo_site.url}?edge={edge.url}",
-        "--email", email,
-        "--password", PASSWORD,
-        "--register", "1",
-        "--chain", "1",
-        "--chromium", chromium,
-        "--screenshot", str(screenshot),
-        timeout=120,
-    )  # fmt: skip
+    with demo_page(f"http://127.0.0.1:{free_port()}") as misconfigured:
+        page = f"{misconfigured.url}?edge={edge.url}"
+        (result,) = run_json(
+            BROWSER,
+            "--page", page,
+            "--email", email,
+            "--password", PASSWORD,
+            "--register", "1",
+            "--chain", "1",
+            "--chromium", chromium,
+            "--screenshot", str(screenshot),
+            timeout=120,
+        )  # fmt: skip
     assert result["ok"], result
     assert result["who"] == email
     # More quotes rendered than rows: at least one row was updated by a later stream message.
@@ -77,7 +63,7 @@ def test_watchlist_home_screen(
     email = new_email("watchlist")
     screenshot = tmp_path / "watchlist.png"
     args = (
-        "--page", f"{demo_site.url}?edge={edge.url}",
+        "--page", demo_site.url,
         "--email", email,
         "--password", PASSWORD,
         "--register", "1",

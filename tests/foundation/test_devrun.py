@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -21,6 +23,8 @@ from optix_server.devrun import (
     DEFAULT_TRUSTED_PROXIES,
     Shutdown,
     child,
+    edge_url,
+    page_config,
     route_stop_signals,
     serve_env,
     static_site,
@@ -134,6 +138,12 @@ def test_signal_burst_stops_devrun_and_frees_its_ports(
         _wait_for_lines(logs, START_TIMEOUT_S, _says(READY_LINE), _is_serving_event)
         # Through Envoy too: it is up and routes to `optix serve`.
         wait_until_serving(f"127.0.0.1:{devrun_ports['OPTIX_ENVOY_LISTEN_PORT']}", logs, proc)
+        # The demo page learns the moved Envoy port from the server that serves it.
+        assert (REPO / "clients" / "web" / "dist" / "index.html").exists(), "run `make web`"
+        config = f"http://127.0.0.1:{devrun_ports['OPTIX_DEMO_PORT']}/config.json"
+        with urllib.request.urlopen(config, timeout=10) as reply:
+            edge = f"http://127.0.0.1:{devrun_ports['OPTIX_ENVOY_LISTEN_PORT']}"
+            assert json.load(reply) == {"edge": edge}
 
         _burst(proc.pid)
         _wait_for_lines(logs, EXIT_TIMEOUT_S, _says(STOPPING_LINE))
@@ -199,3 +209,35 @@ def test_serve_child_trusts_loopback_proxies_unless_configured() -> None:
     assert (
         serve_env({"OPTIX_TRUSTED_PROXIES": "10.0.0.0/8"})["OPTIX_TRUSTED_PROXIES"] == "10.0.0.0/8"
     )
+
+
+def test_static_site_serves_the_page_config_it_is_given(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html><title>demo</title>")
+    with static_site(tmp_path, config=page_config("http://127.0.0.1:18080")) as site:
+        with urllib.request.urlopen(f"{site.url}config.json?t=1", timeout=10) as reply:
+            assert reply.headers["Content-Type"] == "application/json"
+            assert reply.headers["Cache-Control"] == "no-store"
+            assert json.load(reply) == {"edge": "http://127.0.0.1:18080"}
+        with urllib.request.urlopen(site.url, timeout=10) as reply:
+            assert b"<title>demo</title>" in reply.read()
+    # Without a config the page's server has none (the page then says it guesses).
+    with static_site(tmp_path) as site, pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{site.url}config.json", timeout=10)
+    assert refused.value.code == 404
+
+
+@pytest.mark.parametrize(
+    ("env", "url"),
+    [
+        ({}, "http://127.0.0.1:8080"),
+        ({"OPTIX_ENVOY_LISTEN_PORT": "9090"}, "http://127.0.0.1:9090"),
+        (
+            {"OPTIX_ENVOY_LISTEN_HOST": "0.0.0.0", "OPTIX_ENVOY_LISTEN_PORT": "81"},
+            "http://127.0.0.1:81",
+        ),
+        ({"OPTIX_ENVOY_LISTEN_HOST": "::1"}, "http://[::1]:8080"),
+        ({"OPTIX_ENVOY_LISTEN_HOST": "192.0.2.7"}, "http://192.0.2.7:8080"),
+    ],
+)
+def test_edge_url_follows_the_envoy_settings(env: dict[str, str], url: str) -> None:
+    assert edge_url(env) == url

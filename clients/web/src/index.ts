@@ -1,7 +1,16 @@
 // Public entry point of the OPTIX web client package.
-export { createOptixClients, type OptixClients } from "./client.js";
+export { createOptixClients, type OptixClients, type SecondFactor } from "./client.js";
 export { PUBLIC_METHODS, Session, type StoredTokens } from "./session.js";
 export { createBrowserClients } from "./browser.js";
+export {
+  checkSymbols,
+  normalizeOcc,
+  normalizeSymbol,
+  normalizeTicker,
+  SymbolError,
+  MAX_SYMBOLS_PER_REQUEST,
+  type CheckedSymbols,
+} from "./symbols.js";
 export {
   fieldViolations,
   optixError,

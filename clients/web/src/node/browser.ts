@@ -1,6 +1,7 @@
 // Test driver: drives the demo page in headless Chromium (playwright-core + Debian chromium):
-// register or sign in, wait until a streamed quote updates a row, load an options chain; or, with
-// `--watchlist 1`, run the watchlist scenario at phone width (watchlist-scenario.ts).
+// register or sign in, wait until a streamed quote updates a row on the Quotes screen, load an
+// options chain on the Chain screen; or, with `--watchlist 1`, run the watchlist scenario at
+// phone width (watchlist-scenario.ts).
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 import { runWatchlistScenario } from "./watchlist-scenario.js";
@@ -39,14 +40,19 @@ async function main(): Promise<void> {
     await page.getByTestId("email").fill(args.email);
     await page.getByTestId("password").fill(args.password);
     await page.getByTestId(args.register === "1" ? "register" : "sign-in").click();
-    // Signed in: the header shows the account; any error lands in #status instead.
+    // Signed in: the header shows the account; errors land next to the fields or under them.
+    const errorBoxes = ["auth-error", "email-error", "password-error"];
     await page.waitForFunction(
-      () =>
+      (boxes) =>
         (document.querySelector("[data-testid=who]")?.textContent ?? "") !== "" ||
-        (document.querySelector("[data-testid=status]")?.textContent ?? "").includes(":"),
+        boxes.some((id) => (document.querySelector(`[data-testid=${id}]`)?.textContent ?? "") !== ""),
+      errorBoxes,
     );
     const who = (await page.getByTestId("who").textContent()) ?? "";
-    if (who === "") throw new Error(`sign-in failed: ${await page.getByTestId("status").textContent()}`);
+    if (who === "") {
+      const errors = await Promise.all(errorBoxes.map((id) => page.getByTestId(id).textContent()));
+      throw new Error(`sign-in failed: ${errors.filter(Boolean).join("; ")}`);
+    }
     if (args.watchlist === "1") {
       const input = createInterface({ input: process.stdin });
       const lines = input[Symbol.asyncIterator]();
@@ -66,6 +72,7 @@ async function main(): Promise<void> {
       return;
     }
     // A quote *update*: more rendered quotes than rows, so some row was rendered twice.
+    await page.getByTestId("nav-quotes").click();
     await page.waitForFunction(() => {
       const rows = document.querySelectorAll("[data-testid=quotes] tr").length;
       const updates = Number(document.querySelector("[data-testid=update-count]")?.textContent ?? 0);
@@ -74,7 +81,9 @@ async function main(): Promise<void> {
     const rows = await page.locator("[data-testid=quotes] tr").count();
     const updates = Number(await page.getByTestId("update-count").textContent());
     let chainRows = -1;
+    const state = await page.getByTestId("stream-state").textContent();
     if (args.chain === "1") {
+      await page.getByTestId("nav-chain").click();
       await page.getByTestId("load-chain").click();
       await page.waitForFunction(
         () => document.querySelectorAll("[data-testid=chain] tr").length > 0,
@@ -82,7 +91,6 @@ async function main(): Promise<void> {
       chainRows = await page.locator("[data-testid=chain] tr").count();
     }
     if (args.screenshot) await page.screenshot({ path: args.screenshot, fullPage: true });
-    const state = await page.getByTestId("stream-state").textContent();
     process.stdout.write(
       `${JSON.stringify({ ok: true, who, rows, updates, chainRows, state, consoleErrors })}\n`,
     );

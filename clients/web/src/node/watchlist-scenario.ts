@@ -226,7 +226,8 @@ export async function runWatchlistScenario(
     if (hooks.screenshot) await page.screenshot({ path: hooks.screenshot, fullPage: true });
 
     step = "sign out";
-    await page.getByTestId("sign-out").click();
+    await page.getByTestId("nav-account").tap();
+    await page.getByTestId("sign-out").tap();
     await page.getByTestId("wl-panel").waitFor({ state: "hidden" });
     result.afterSignOutRows = await page.getByTestId("wl-item").count();
     result.afterSignOutName = await page.getByTestId("wl-name").textContent();

@@ -2,10 +2,13 @@
 // one StreamQuotes call, and every edit (add, remove, reorder, create, rename, delete) sent with
 // the etag last seen, so an edit made elsewhere in the meantime is reported and reloaded.
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { OptixClients } from "../client.js";
-import { fieldViolations } from "../errors.js";
-import { DataSource, type Quote } from "../gen/optix/marketdata/v1/quote_pb.js";
-import type { Watchlist } from "../gen/optix/watchlist/v1/watchlist_pb.js";
+import type { OptixClients } from "../../client.js";
+import { type FieldViolation, fieldViolations } from "../../errors.js";
+import { DataSource, type Quote } from "../../gen/optix/marketdata/v1/quote_pb.js";
+import type { Watchlist } from "../../gen/optix/watchlist/v1/watchlist_pb.js";
+import { checkSymbols } from "../../symbols.js";
+import { el, make, section } from "../dom.js";
+import type { Screen, ScreenContext } from "../screen.js";
 
 /** Shown when an edit fails ABORTED: the list's etag was stale. */
 export const STALE_MESSAGE = "This list changed elsewhere — reloaded";
@@ -15,22 +18,46 @@ const DEFAULT_EXPLAINED =
 const PARENT = "users/me";
 const UNARY = { timeoutMs: 10_000 };
 
-const el = <T extends HTMLElement>(id: string): T => {
-  const element = document.getElementById(id);
-  if (element === null) throw new Error(`missing #${id}`);
-  return element as T;
-};
-
-function make<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Partial<HTMLElementTagNameMap[K]> = {},
-  data: Record<string, string> = {},
-): HTMLElementTagNameMap[K] {
-  const element = Object.assign(document.createElement(tag), props);
-  const dataset: DOMStringMap = element.dataset;
-  for (const [key, value] of Object.entries(data)) dataset[key] = value;
-  return element;
-}
+const HTML = `
+  <div class="wl-head">
+    <label class="wl-picker-label">List
+      <select id="wl-picker" data-testid="wl-picker" aria-label="Watchlist"></select>
+    </label>
+    <span id="wl-stream-state" class="badge" data-testid="wl-stream-state" data-symbols="" data-generation="0">idle</span>
+  </div>
+  <h2><span id="wl-name" data-testid="wl-name"></span> <span id="wl-default-badge" class="badge" data-testid="wl-default-badge" hidden>default</span></h2>
+  <form id="wl-add-form" class="wl-form">
+    <input id="wl-add-input" data-testid="wl-add-input" placeholder="Add symbol, e.g. AAPL" aria-label="Symbol to add" aria-describedby="wl-add-error" autocomplete="off" autocapitalize="characters" spellcheck="false" />
+    <button type="submit" id="wl-add" data-testid="wl-add">Add</button>
+    <p id="wl-add-error" class="field-error" data-testid="wl-add-error" role="alert"></p>
+  </form>
+  <p id="wl-message" class="wl-message" data-testid="wl-message" role="status"></p>
+  <ul id="wl-items" class="wl-items" data-testid="wl-items" aria-label="Symbols (drag to reorder, or use the arrow buttons)"></ul>
+  <p id="wl-empty" class="note" data-testid="wl-empty" hidden>No symbols yet: add one above.</p>
+  <fieldset class="wl-manage">
+    <legend>Lists</legend>
+    <form id="wl-rename-form" class="wl-form">
+      <input id="wl-rename-input" data-testid="wl-rename-input" aria-label="New name for this list" aria-describedby="wl-rename-error" maxlength="64" autocomplete="off" />
+      <button type="submit" data-testid="wl-rename">Rename</button>
+      <p id="wl-rename-error" class="field-error" data-testid="wl-rename-error" role="alert"></p>
+    </form>
+    <form id="wl-create-form" class="wl-form">
+      <input id="wl-create-input" data-testid="wl-create-input" placeholder="New list name" aria-label="Name of the new list" aria-describedby="wl-create-error" maxlength="64" autocomplete="off" />
+      <button type="submit" data-testid="wl-create">Create list</button>
+      <p id="wl-create-error" class="field-error" data-testid="wl-create-error" role="alert"></p>
+    </form>
+    <div class="buttons">
+      <button type="button" id="wl-make-default" data-testid="wl-make-default" hidden>Make default</button>
+      <button type="button" id="wl-delete" class="danger" data-testid="wl-delete" aria-describedby="wl-delete-note">Delete list</button>
+    </div>
+    <p id="wl-delete-note" class="note" data-testid="wl-delete-note" hidden></p>
+    <div id="wl-delete-confirm-row" class="buttons confirm" data-testid="wl-delete-confirm-row" hidden>
+      <span id="wl-delete-confirm-text"></span>
+      <button type="button" id="wl-delete-confirm" class="danger" data-testid="wl-delete-confirm">Delete</button>
+      <button type="button" id="wl-delete-cancel" data-testid="wl-delete-cancel">Cancel</button>
+    </div>
+  </fieldset>
+      `;
 
 function describe(error: ConnectError): string {
   return `${Code[error.code]}: ${error.rawMessage}`;
@@ -50,6 +77,10 @@ function newRequestId(): string {
 function violationText(error: ConnectError, typed: string[]): string {
   const violations = fieldViolations(error);
   if (violations.length === 0) return error.rawMessage || describe(error);
+  return violationLines(violations, typed);
+}
+
+function violationLines(violations: readonly FieldViolation[], typed: string[]): string {
   return violations
     .map(({ field, description }) => {
       const index = /^symbols\[(\d+)\]/.exec(field);
@@ -130,8 +161,13 @@ class QuoteFeed {
   }
 }
 
-/** The watchlist section of the demo page (static markup in index.html, #watchlist-panel). */
-export class WatchlistScreen {
+/** The Watchlists screen (the home screen). */
+export class WatchlistScreen implements Screen {
+  readonly id = "watchlists";
+  readonly title = "Watchlists";
+  readonly glyph = "★";
+  readonly root = section("watchlist-panel", "wl-panel", HTML);
+  private context: ScreenContext | undefined;
   private lists: Watchlist[] = [];
   private current: Watchlist | undefined;
   private readonly quotes = new Map<string, Quote>();
@@ -142,9 +178,10 @@ export class WatchlistScreen {
   private dragged: string | undefined;
   private pendingCreate: { displayName: string; requestId: string } | undefined;
 
-  constructor(private readonly clients: () => OptixClients) {
+  constructor() {
+    this.root.classList.add("wl");
     this.feed = new QuoteFeed(
-      clients,
+      () => this.clients(),
       (quote) => this.renderQuote(quote),
       (state, symbols, generation) => {
         const badge = el("wl-stream-state");
@@ -157,11 +194,26 @@ export class WatchlistScreen {
     this.bind();
   }
 
-  /** Show the screen for the signed-in user and load their lists (creating the default one). */
-  async open(): Promise<void> {
+  /** The signed-in user's clients (only called while signed in). */
+  private clients(): OptixClients {
+    if (this.context === undefined) throw new Error("the watchlist screen is not signed in");
+    return this.context.clients;
+  }
+
+  signedIn(context: ScreenContext): void {
+    this.context = context;
+    void this.open();
+  }
+
+  signedOut(): void {
+    this.close();
+    this.context = undefined;
+  }
+
+  /** Load the user's lists (creating the default one). */
+  private async open(): Promise<void> {
     this.close();
     const epoch = this.epoch;
-    el("watchlist-panel").hidden = false;
     await this.serial(async () => {
       try {
         await this.reload(undefined);
@@ -171,8 +223,8 @@ export class WatchlistScreen {
     });
   }
 
-  /** Sign-out (or a new edge): stop the stream, forget everything, hide the screen. */
-  close(): void {
+  /** Sign-out: stop the stream, forget everything, empty the screen. */
+  private close(): void {
     this.epoch += 1;
     this.queue = Promise.resolve(); // edits of the old session still finish, but are ignored
     this.feed.stop();
@@ -181,7 +233,6 @@ export class WatchlistScreen {
     this.quotes.clear();
     this.rows.clear();
     this.pendingCreate = undefined;
-    el("watchlist-panel").hidden = true;
     el("wl-picker").replaceChildren();
     el("wl-items").replaceChildren();
     el("wl-name").textContent = "";
@@ -322,6 +373,13 @@ export class WatchlistScreen {
     errorBox.textContent = "";
     if (typed.length === 0) {
       errorBox.textContent = "Enter a symbol, e.g. AAPL";
+      return;
+    }
+    // The server's rule for each symbol, checked first: a typo costs no call. (How many a list
+    // may hold is the server's to say.)
+    const refused = checkSymbols(typed).violations.filter((v) => v.field.includes("["));
+    if (refused.length > 0) {
+      errorBox.textContent = violationLines(refused, typed);
       return;
     }
     const present = new Set(this.current?.items.map((item) => item.symbol));

@@ -1,0 +1,45 @@
+// Test driver: runs the demo app scenario (app-scenario.ts) in headless Chromium at phone
+// (390x844, touch) or desktop (1280x800) size and prints one JSON line with what it saw.
+import { chromium } from "playwright-core";
+import { runAppScenario } from "./app-scenario.js";
+
+function parseArgs(argv: string[]): Record<string, string> {
+  const args: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i += 2) args[argv[i].replace(/^--/, "")] = argv[i + 1] ?? "";
+  return args;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const browser = await chromium.launch({
+    executablePath: args.chromium ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-dev-shm-usage",
+      "--disable-background-networking",
+      "--disable-component-update",
+    ],
+  });
+  try {
+    const result = await runAppScenario(browser, {
+      page: args.page,
+      barePage: args["bare-page"] || undefined,
+      phone: args.size === "phone",
+      emailA: args["email-a"],
+      emailB: args["email-b"],
+      password: args.password,
+      timeoutMs: Number(args.timeout ?? "20000"),
+      screenshots: args.screenshots || undefined,
+    });
+    process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stdout.write(`${JSON.stringify({ ok: false, error: String(error) })}\n`);
+  process.exitCode = 1;
+});

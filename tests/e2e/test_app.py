@@ -1,0 +1,244 @@
+"""The demo app in headless Chromium at phone (390x844, touch) and desktop (1280x800) size.
+
+One scenario per size (clients/web/src/node/app-scenario.ts) walks every screen and flow; the
+assertions below read what it saw: layout on every screen, the edge learned from config.json,
+field violations next to their fields, refused symbol lists that leave the stream live, a chain
+NOT_FOUND that clears the chain, MFA set-up and sign-in (TOTP, wrong code, recovery code once),
+and sign-out clearing every screen so that a second user sees nothing of the first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+
+from optix_server.devrun import StaticSite
+from tests.e2e.accounts import PASSWORD, new_email
+from tests.e2e.node import APP, run_json
+from tests.e2e.stack import (
+    Edge,
+    demo_page,
+    envoy,
+    envoy_env,
+    free_port,
+    optix_server,
+    render_envoy_config,
+)
+
+SERVER_ENV = {
+    # Cheap password hashing: each size signs in five times.
+    "OPTIX_USER_BCRYPT_COST": "4",
+    # Every sign-up reaches the server from 127.0.0.1 through the edge.
+    "OPTIX_USER_REGISTRATIONS_PER_ADDRESS": "1000",
+    # Servers may allow fewer stream symbols than the proto's 500: five symbols then pass the
+    # page's own check and are refused by the server, as any limit only the server knows.
+    "OPTIX_MARKETDATA_MAX_STREAM_SYMBOLS": "4",
+}
+DEFAULT_SYMBOLS = "AAPL,MSFT,SPY,TSLA"
+
+
+@dataclass
+class AppStack:
+    """A server and an edge of their own, the app with config.json, and the app without it."""
+
+    edge: Edge
+    page: StaticSite
+    bare_page: StaticSite
+
+
+@pytest.fixture(scope="module")
+def app_stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppStack]:
+    """Shared by both sizes (their accounts differ); its own server for the settings above."""
+    with optix_server(tmp_path_factory.mktemp("optix-var-app"), SERVER_ENV) as backend:
+        listen, admin = free_port(), free_port()
+        config = render_envoy_config(
+            tmp_path_factory.mktemp("envoy-app") / "envoy.yaml",
+            envoy_env(backend.address, listen, admin),
+        )
+        with (
+            envoy(config, listen, admin) as edge,
+            demo_page(edge.url) as page,
+            demo_page(None) as bare_page,
+        ):
+            yield AppStack(edge, page, bare_page)
+
+
+def _layout(result: dict[str, Any], phone: bool) -> None:
+    layouts = result["layouts"]
+    screens = {layout["screen"] for layout in layouts}
+    assert {"signed out", "watchlists", "quotes", "chain", "account set-up"} <= screens
+    assert {"account recovery codes", "sign-in code step", "field errors"} <= screens
+    for layout in layouts:
+        where = json.dumps(layout, indent=1)
+        assert layout["viewportWidth"] == (390 if phone else 1280), where
+        # No sideways scrolling of the page (wide tables scroll inside their own box).
+        assert layout["scrollWidth"] <= layout["clientWidth"], where
+        # Every visible control is what a tap at its centre hits.
+        assert layout["controls"] > 0 and layout["blocked"] == [], where
+        assert layout["whoFits"], where
+        if phone:
+            assert layout["small"] == [], where  # >= 44 x 44 px touch targets
+
+
+def _edge_and_fields(result: dict[str, Any], stack: AppStack, email: str) -> None:
+    # The page asked its own server where the edge is; no guess, no note.
+    assert result["edge"] == stack.edge.url
+    assert result["edgeNoteHidden"] is True
+    # The server's BadRequest violations, each next to the input it names.
+    assert result["emailError"] == "must be a valid email address"
+    assert "8 characters" in result["passwordError"]
+    assert result["emailInvalid"] == "true"
+    assert result["generalErrorOnInvalid"] == ""
+    # Signed in: sign-in and register are gone.
+    assert result["whoA"] == email
+    assert result["authHiddenSignedIn"] is True
+    assert result["signInHiddenSignedIn"] is True
+    assert result["registerHiddenSignedIn"] is True
+
+
+def _quotes(result: dict[str, Any]) -> None:
+    assert result["defaultSymbols"] == DEFAULT_SYMBOLS
+    first = result["generationFirst"]
+    # "??" fails the server's symbol rule, checked in the page: no call, the stream goes on.
+    assert result["clientRefusal"].startswith("??: ticker must start with a letter")
+    assert result["clientRefusalNote"] == "Still streaming AAPL, MSFT, SPY, TSLA"
+    assert result["callsForClientRefusal"] == 0
+    assert result["stateAfterClientRefusal"] == "live"
+    assert result["symbolsAfterClientRefusal"] == DEFAULT_SYMBOLS
+    assert result["generationAfterClientRefusal"] == first
+    # Five symbols pass the page and are refused by this server: one call, refused; the old
+    # stream still delivers (updates kept growing) and was never replaced.
+    assert result["serverRefusal"] == "at most 4 symbols per request, got 5"
+    assert result["callsForServerRefusal"] == 1
+    assert result["stateAfterServerRefusal"] == "live"
+    assert result["symbolsAfterServerRefusal"] == DEFAULT_SYMBOLS
+    assert result["generationAfterServerRefusal"] == first
+    # A good list replaces the stream (normalised, uppercased) and clears the error.
+    assert result["generationAfterSwitch"] == first + 1
+    assert result["rowsAfterSwitch"] == ["NVDA", "AMD"]
+    assert result["symbolsErrorAfterSwitch"] == ""
+
+
+def _chain(result: dict[str, Any]) -> None:
+    assert result["chainRows"] > 0
+    # NOT_FOUND: the earlier chain, its summary and expirations leave the screen.
+    assert "ZZZZ" in result["notFoundError"]
+    assert result["chainRowsAfterNotFound"] == 0
+    assert result["chainSummaryAfterNotFound"] == ""
+    assert result["expirationsAfterNotFound"] == 1  # just "nearest expiration"
+    assert result["invalidUnderlyingError"].startswith("ticker must start with a letter")
+    assert result["underlyingErrorAfterReload"] == ""
+
+
+def _mfa(result: dict[str, Any], email: str) -> None:
+    assert result["accountEmail"] == email
+    assert result["mfaStateBefore"] == "off"
+    # The QR code, read back from the pixels, is the otpauth URI with the secret shown as text.
+    uri = urlsplit(result["qrText"])
+    assert (uri.scheme, uri.netloc) == ("otpauth", "totp")
+    assert unquote(uri.path) == f"/OPTIX:{email}"
+    query = parse_qs(uri.query)
+    assert query["secret"] == [result["secret"]] and query["issuer"] == ["OPTIX"]
+    assert result["linkHref"] == result["qrText"]
+    assert result["wrongSetupCodeError"] == "is not a current code"
+    # Confirmed: ten recovery codes, shown once; the secret and QR code left the page.
+    codes = result["recoveryCodes"]
+    assert len(codes) == 10 and len(set(codes)) == 10
+    assert result["mfaStateAfter"] == "on"
+    assert result["secretAfterConfirm"] == ""
+    assert result["qrAfterConfirm"] == 0
+    assert result["codesAfterDone"] == 0
+    # Sign-in asks for the second factor; a short and a wrong code are refused at the field.
+    assert email in result["mfaPrompt"]
+    assert result["shortCodeError"] == "must be a 6-digit code"
+    assert result["wrongCodeError"].startswith("This code is not right")
+    assert result["wrongCodeInvalid"] == "true"
+    assert result["stillOnCodeStep"] is True
+    assert result["whoAfterTotp"] == email
+    assert result["mfaStateSignedIn"] == "on"
+    # A recovery code signs in once, and only once.
+    assert result["whoAfterRecovery"] == email
+    assert result["reusedRecoveryError"].startswith("This recovery code is not valid")
+    assert result["whoAfterReuse"] == ""
+
+
+def _signed_out(result: dict[str, Any]) -> None:
+    assert result["openStreamsAfterSignOut"] == 0
+    after = result["afterSignOut"]
+    assert after == {
+        "who": "",
+        "quotesRows": 0,
+        "updateCount": "0",
+        "quotesSymbols": "",
+        "streamState": "idle",
+        "symbolsError": "",
+        "chainRows": 0,
+        "chainSummary": "",
+        "underlyingError": "",
+        "expirations": 1,
+        "watchlistItems": 0,
+        "watchlistName": "",
+        "watchlistLists": 0,
+        "accountEmail": "",
+        "mfaSecret": "",
+        "mfaQr": 0,
+        "recoveryCodes": 0,
+        "password": "",
+        "visibleScreens": ["auth-panel"],
+        "navHidden": True,
+        "leaks": [],
+    }, json.dumps(after, indent=1)
+
+
+def _second_user(result: dict[str, Any], email: str) -> None:
+    assert result["whoB"] == email
+    assert result["bWatchlist"] == 0
+    assert result["bQuoteSymbols"] == DEFAULT_SYMBOLS
+    assert result["bChainRows"] == 0
+    assert result["bUnderlying"] == "AAPL"
+    assert result["bAccountEmail"] == email
+    assert result["bMfaState"] == "off"
+    seen = result["bSeesOfA"]
+    # Nothing of the first user anywhere in the page, hidden screens and inputs included.
+    assert seen["leaks"] == [], json.dumps(seen, indent=1)
+    assert (seen["mfaSecret"], seen["mfaQr"], seen["recoveryCodes"]) == ("", 0, 0)
+    assert result["openStreamsAtEnd"] == 0
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_demo_app(size: str, chromium: str, app_stack: AppStack, tmp_path: Path) -> None:
+    """Every screen's layout and every flow of the app at one size."""
+    email_a = new_email(f"{size}-first-user-with-a-rather-long-address")
+    email_b = new_email(f"{size}-second")
+    args = [
+        "--page", app_stack.page.url,
+        "--size", size,
+        "--email-a", email_a,
+        "--email-b", email_b,
+        "--password", PASSWORD,
+        "--chromium", chromium,
+        "--screenshots", str(tmp_path),
+    ]  # fmt: skip
+    if size == "phone":
+        args += ["--bare-page", app_stack.bare_page.url]
+    (result,) = run_json(APP, *args, timeout=180)
+    assert result["ok"], result.get("error")
+    _layout(result, phone=size == "phone")
+    _edge_and_fields(result, app_stack, email_a)
+    _quotes(result)
+    _chain(result)
+    _mfa(result, email_a)
+    _signed_out(result)
+    _second_user(result, email_b)
+    assert result["consoleErrors"] == []
+    if size == "phone":
+        # Served without config.json: the page guesses the page's host on :8080 and says so.
+        bare_host = urlsplit(app_stack.bare_page.url).hostname
+        assert result["bareEdge"] == f"http://{bare_host}:8080"
+        assert "config.json" in result["bareNote"] and "?edge=" in result["bareNote"]
