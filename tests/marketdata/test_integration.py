@@ -22,8 +22,8 @@ from optix_server.infra.auth.config import AuthSettings
 from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.pricing import bsm_greeks, bsm_price
 from tests.marketdata.harness import MarketDataHarness, marketdata_server
-from tests.marketdata.schwab_standin import schwab_standin
 from tests.support.errors import rpc_status, violated_fields
+from tests.support.schwab_standin import schwab_standin
 
 OK = option_chain_pb2.IMPLIED_VOLATILITY_STATUS_OK
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from optix_server.infra.request_rate import SlidingWindowLimiter
 from optix_server.marketdata.models import BarInterval, DataSource, ExpirationType, Quote
 from optix_server.marketdata.providers.base import ProviderError, UnknownSymbolError
-from optix_server.marketdata.providers.ratelimit import SlidingWindowLimiter
 from optix_server.marketdata.providers.schwab import SchwabProvider, TokenSource
-from tests.marketdata.schwab_standin import QUOTE_MS, StandIn, schwab_standin
+from tests.support.schwab_standin import QUOTE_MS, StandIn, schwab_standin
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from optix_server.infra.logging import get_logger
+from optix_server.infra.request_rate import SlidingWindowLimiter
 from optix_server.marketdata.models import (
     BarInterval,
     DataSource,
@@ -21,7 +22,6 @@ from optix_server.marketdata.models import (
     RawChain,
 )
 from optix_server.marketdata.providers.base import ProviderError, QuoteSink, UnknownSymbolError
-from optix_server.marketdata.providers.ratelimit import SlidingWindowLimiter
 from optix_server.marketdata.providers.schwab_client import SchwabHttp, TokenSource
 from optix_server.marketdata.providers.schwab_mapping import (
     candles_from_json,

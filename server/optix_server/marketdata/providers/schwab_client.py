@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 
 from optix_server.infra.logging import get_logger
+from optix_server.infra.request_rate import SlidingWindowLimiter
 from optix_server.marketdata.providers.base import ProviderError, UnknownSymbolError
-from optix_server.marketdata.providers.ratelimit import SlidingWindowLimiter
 
 log = get_logger(__name__)
 

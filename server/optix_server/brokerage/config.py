@@ -1,0 +1,133 @@
+"""Brokerage connector settings, read from OPTIX_BROKERAGE_* variables by the slice itself."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from optix_server.brokerage.tokens import KEY_ID_PATTERN, MIN_KEY_BYTES, TokenKey
+from optix_server.infra.env import SettingsError, env_bool, env_float, env_int, env_str
+
+SCHWAB_OAUTH_URL = "https://api.schwabapi.com/v1/oauth"
+SCHWAB_TRADER_URL = "https://api.schwabapi.com/trader/v1"
+
+
+@dataclass(frozen=True)
+class SchwabSettings:
+    """The Schwab app OPTIX connects through (Trader API, Accounts and Trading product)."""
+
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    # Registered callback URLs, exact; the first is the default for StartConnection.
+    redirect_uris: tuple[str, ...] = ()
+    oauth_url: str = SCHWAB_OAUTH_URL
+    trader_url: str = SCHWAB_TRADER_URL
+    # Schwab's documented budget per app; every replica together stays under it when the
+    # slice hands the connector a shared limiter.
+    requests_per_minute: int = 120
+    # Schwab's guide does not list PKCE; OAuth servers ignore parameters they do not know
+    # (RFC 6749 section 3.1), so sending it costs nothing and protects where it is enforced.
+    pkce: bool = True
+    scope: str = "readonly"
+    timeout_seconds: float = 10.0
+    max_attempts: int = 5
+    # Schwab refresh tokens die 7 days after the sign-in; refreshing does not extend them.
+    refresh_token_lifetime: timedelta = timedelta(days=7)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether new connections can be made: credentials and a redirect URI configured."""
+        return bool(self.client_id and self.client_secret and self.redirect_uris)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SchwabSettings:
+        """Read OPTIX_BROKERAGE_SCHWAB_{CLIENT_ID, CLIENT_SECRET, REDIRECT_URIS (comma-separated),
+        OAUTH_URL, TRADER_URL, REQUESTS_PER_MINUTE, PKCE, SCOPE, TIMEOUT_SECONDS, MAX_ATTEMPTS,
+        REFRESH_TOKEN_DAYS}."""
+        base = cls()
+        prefix = "OPTIX_BROKERAGE_SCHWAB_"
+        redirect_uris = tuple(
+            u.strip() for u in env.get(prefix + "REDIRECT_URIS", "").split(",") if u.strip()
+        )
+        for uri in redirect_uris:
+            _require_url(prefix + "REDIRECT_URIS", uri)
+        oauth_url = env_str(env, prefix + "OAUTH_URL", base.oauth_url).rstrip("/")
+        trader_url = env_str(env, prefix + "TRADER_URL", base.trader_url).rstrip("/")
+        _require_url(prefix + "OAUTH_URL", oauth_url)
+        _require_url(prefix + "TRADER_URL", trader_url)
+        return cls(
+            client_id=env_str(env, prefix + "CLIENT_ID", ""),
+            client_secret=env_str(env, prefix + "CLIENT_SECRET", ""),
+            redirect_uris=redirect_uris,
+            oauth_url=oauth_url,
+            trader_url=trader_url,
+            requests_per_minute=env_int(
+                env, prefix + "REQUESTS_PER_MINUTE", base.requests_per_minute, minimum=1
+            ),
+            pkce=env_bool(env, prefix + "PKCE", base.pkce),
+            scope=env_str(env, prefix + "SCOPE", base.scope),
+            timeout_seconds=env_float(
+                env, prefix + "TIMEOUT_SECONDS", base.timeout_seconds, minimum=0.1
+            ),
+            max_attempts=env_int(env, prefix + "MAX_ATTEMPTS", base.max_attempts, minimum=1),
+            refresh_token_lifetime=timedelta(
+                days=env_int(
+                    env, prefix + "REFRESH_TOKEN_DAYS", base.refresh_token_lifetime.days, minimum=1
+                )
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    """Which providers this server offers, and the keys sealing their tokens at rest."""
+
+    schwab: SchwabSettings = field(default_factory=SchwabSettings)
+    paper_enabled: bool = True
+    # First is current (seals); all open. Empty: the slice falls back to a local key file.
+    token_keys: tuple[TokenKey, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ConnectorSettings:
+        """Read the OPTIX_BROKERAGE_SCHWAB_* variables, OPTIX_BROKERAGE_PAPER_ENABLED and
+        OPTIX_BROKERAGE_TOKEN_KEYS ("kid1:base64,kid2:base64", current first)."""
+        return cls(
+            schwab=SchwabSettings.from_env(env),
+            paper_enabled=env_bool(env, "OPTIX_BROKERAGE_PAPER_ENABLED", True),
+            token_keys=parse_token_keys(env.get("OPTIX_BROKERAGE_TOKEN_KEYS", "")),
+        )
+
+
+def parse_token_keys(raw: str, name: str = "OPTIX_BROKERAGE_TOKEN_KEYS") -> tuple[TokenKey, ...]:
+    """Parse "kid1:base64,kid2:base64" (current key first); the messages never echo key bytes."""
+    keys: list[TokenKey] = []
+    for position, entry in enumerate((e.strip() for e in raw.split(",")), start=1):
+        if not entry:
+            continue
+        key_id, sep, encoded = entry.partition(":")
+        key_id = key_id.strip()
+        if not sep or not KEY_ID_PATTERN.match(key_id):
+            raise SettingsError(
+                f"{name} entry {position} must be 'keyid:base64' with a key id of 1-32 "
+                "letters, digits, '_' or '-'"
+            )
+        try:
+            secret = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise SettingsError(f"{name} key {key_id!r} is not valid base64") from None
+        if len(secret) < MIN_KEY_BYTES:
+            raise SettingsError(f"{name} key {key_id!r} must decode to >= {MIN_KEY_BYTES} bytes")
+        if any(k.key_id == key_id for k in keys):
+            raise SettingsError(f"{name} names key id {key_id!r} twice")
+        keys.append(TokenKey(key_id, secret))
+    return tuple(keys)
+
+
+def _require_url(name: str, value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise SettingsError(f"{name} must be absolute http(s) URLs, got {value!r}")

@@ -1,0 +1,1 @@
+"""Brokerage provider connectors: one interface (base.BrokerConnector), Schwab and paper."""
