@@ -16,11 +16,12 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from optix.alert.v1 import alert_pb2, alert_service_pb2
+from optix.alert.v1 import alert_event_pb2, alert_pb2, alert_service_pb2
 from optix.marketdata.v1 import marketdata_service_pb2
 from optix_client.client import OptixClient
 from optix_server.alert.config import AlertSettings
 from optix_server.alert.wiring import create_module
+from optix_server.infra.auth.clock import Clock
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.services import factory_for
 from tests.support.backends import fresh_database_url
@@ -32,14 +33,18 @@ if TYPE_CHECKING:
 PASSWORD = "correct horse battery staple 42"
 SERVICE = alert_service_pb2.DESCRIPTOR.services_by_name["AlertService"]
 METHODS: tuple[MethodDescriptor, ...] = tuple(SERVICE.methods)
-TEST_ENV = {"OPTIX_USER_REGISTRATIONS_PER_ADDRESS": "1000000"}
+TEST_ENV = {
+    "OPTIX_USER_REGISTRATIONS_PER_ADDRESS": "1000000",
+    # Quick ticks: firings in these tests follow price moves.
+    "OPTIX_MARKETDATA_TICK_RATE": "20",
+}
 SERVICES = ("user", "marketdata", "alert")
 
 Alert = alert_pb2.Alert
 
 
-def price_above(price: float = 190.0) -> alert_pb2.AlertCondition:
-    """A price_above condition."""
+def price_above(price: float = 1_000_000.0) -> alert_pb2.AlertCondition:
+    """A price_above condition (by default one no simulated price reaches: it never fires)."""
     return alert_pb2.AlertCondition(price_above=alert_pb2.PriceThreshold(price=price))
 
 
@@ -79,6 +84,21 @@ class Account:
                 parent="users/me", alert=alert, request_id=request_id
             )
         )
+
+    async def events(self, parent: str = "users/me/alerts/-") -> list[alert_event_pb2.AlertEvent]:
+        """Every retained event (paging through), newest first."""
+        result: list[alert_event_pb2.AlertEvent] = []
+        token = ""
+        while True:
+            reply = await self.alerts.ListAlertEvents(
+                alert_service_pb2.ListAlertEventsRequest(
+                    parent=parent, page_size=1000, page_token=token
+                )
+            )
+            result.extend(reply.events)
+            token = reply.next_page_token
+            if not token:
+                return result
 
     async def list_all(self, **filters: Any) -> list[Alert]:
         """Every alert (paging through), newest first."""
@@ -144,7 +164,12 @@ def hosted_modules(
 
 @asynccontextmanager
 async def alert_stack(
-    kind: str, tmp_path: Path, *, settings: AlertSettings | None = None, **overrides: object
+    kind: str,
+    tmp_path: Path,
+    *,
+    settings: AlertSettings | None = None,
+    clock: Clock | None = None,
+    **overrides: object,
 ) -> AsyncIterator[Stack]:
     """A fresh `kind` database ("sqlite" or "postgres") and a server hosting user, market data
     and alerts on it."""
@@ -152,7 +177,7 @@ async def alert_stack(
         base = make_settings(url, tmp_path, services=SERVICES, env=TEST_ENV)
         server_settings = dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
         async with running_server(
-            server_settings, modules=hosted_modules(SERVICES, settings)
+            server_settings, clock=clock, modules=hosted_modules(SERVICES, settings)
         ) as running:
             stack = Stack(running, kind)
             try:
@@ -185,6 +210,8 @@ def request_for(method: MethodDescriptor, *, name: str, parent: str, etag: str =
         request.update_mask.paths.append("note")
     if "etag" in fields:
         request.etag = etag
+    if "heartbeat_interval" in fields:
+        request.heartbeat_interval.seconds = 1  # a stream's first message comes soon
     assert aimed, f"{method.full_name}: no name/parent/alert field to aim it with"
     message: Message = request
     return message

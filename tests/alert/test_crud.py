@@ -37,10 +37,10 @@ def _update(
 
 async def test_create_fills_defaults_and_output_fields(stack: Stack) -> None:
     owner = await stack.account()
-    reply = await owner.create(" aapl ", price_above(190))
+    reply = await owner.create(" aapl ", price_above(1_000_000))
     alert = reply.alert
     assert alert.name.startswith(f"users/{owner.user_id}/alerts/")
-    assert alert.symbol == "AAPL" and alert.display_name == "AAPL above 190.00"
+    assert alert.symbol == "AAPL" and alert.display_name == "AAPL above 1,000,000.00"
     assert alert.instrument.type == instrument_pb2.INSTRUMENT_TYPE_EQUITY
     assert alert.state == alert_pb2.ALERT_STATE_ACTIVE
     assert alert.frequency == alert_pb2.ALERT_FREQUENCY_ONCE
@@ -78,7 +78,7 @@ async def test_option_alerts_default_to_the_mark_and_take_iv_and_delta(stack: St
         ),
     )
     assert iv.alert.symbol == occ and "IV above 60%" in iv.alert.display_name
-    premium = await owner.create(occ, price_above(5))
+    premium = await owner.create(occ, price_above(5000))
     assert premium.alert.condition.price_above.price_type == alert_pb2.PRICE_TYPE_MARK
 
 

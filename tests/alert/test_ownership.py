@@ -4,23 +4,22 @@ written by a refused call."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import grpc
 import pytest
 from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 
+from optix.alert.v1 import alert_service_pb2
+from optix.marketdata.v1 import marketdata_service_pb2
 from optix_client.client import OptixClient
-from tests.alert.harness import METHODS, Account, Stack, request_for
+from tests.alert.harness import METHODS, Account, Stack, price_above, request_for
 from tests.support.sdk_errors import expect
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
-
-# Events come with the monitor: until then these answer UNIMPLEMENTED (asserted below, so this
-# list has to shrink when they land).
-NOT_YET = frozenset({"ListAlertEvents", "StreamAlertEvents"})
-READY = [m for m in METHODS if m.name not in NOT_YET]
 
 
 async def _call(client: OptixClient, method: MethodDescriptor, request: Message) -> object:
@@ -39,7 +38,7 @@ def _id(name: str) -> str:
     return name.rsplit("/", 1)[1]
 
 
-@pytest.mark.parametrize("method", READY, ids=lambda m: str(m.name))
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: str(m.name))
 async def test_another_users_alert_is_not_found(stack: Stack, method: MethodDescriptor) -> None:
     alice = await stack.account()
     bob = await stack.account()
@@ -93,9 +92,31 @@ async def test_calls_without_a_users_token_are_unauthenticated(
     assert await owner.list_all() == [target]
 
 
-@pytest.mark.parametrize("name", sorted(NOT_YET))
-async def test_event_methods_are_not_implemented_yet(stack: Stack, name: str) -> None:
-    owner = await stack.account()
-    method = next(m for m in METHODS if m.name == name)
-    request = request_for(method, name="users/me/alerts/-", parent="users/me")
-    await expect(grpc.StatusCode.UNIMPLEMENTED, _call(owner.client, method, request))
+async def test_a_stream_never_carries_another_users_events(stack: Stack) -> None:
+    alice = await stack.account()
+    bob = await stack.account()
+    request = alert_service_pb2.StreamAlertEventsRequest(
+        parent="users/me/alerts/-", after_event_id=0, heartbeat_interval=Duration(seconds=1)
+    )
+    watching = bob.alerts.StreamAlertEvents(request)
+    quote = await alice.client.marketdata.GetQuote(
+        marketdata_service_pb2.GetQuoteRequest(symbol="AAPL")
+    )
+    fires = await alice.create("AAPL", price_above(quote.quote.last * 0.5))
+    # Alice's event exists (her own stream sees it) while Bob's stream carries only heartbeats.
+    mine = alice.alerts.StreamAlertEvents(request)
+    async with asyncio.timeout(30):
+        async for message in mine:
+            if message.WhichOneof("payload") == "events":
+                assert [e.alert for e in message.events.events] == [fires.alert.name]
+                break
+    mine.cancel()
+    heartbeats = 0
+    async with asyncio.timeout(30):
+        async for message in watching:
+            assert message.WhichOneof("payload") == "heartbeat", message
+            heartbeats += 1
+            if heartbeats == 2:
+                break
+    watching.cancel()
+    assert await bob.events() == []

@@ -36,6 +36,15 @@ def test_every_block_is_run_or_skipped_with_a_reason() -> None:
     assert {block.lang for block in run} >= {"python", "sh"}, "the README lost its examples?"
 
 
+def test_the_webhook_receiver_example_is_the_tested_one() -> None:
+    # The README's receiver does not run here (it serves until stopped); the tested copy does
+    # (tests/alert/test_webhooks.py), so the two must be the same code.
+    tested = (REPO / "tests" / "support" / "webhook_receiver_example.py").read_text()
+    code = tested[tested.index("import hashlib") :]
+    [block] = [b for b in readme_blocks() if "class OptixWebhook" in b.code]
+    assert block.code.strip() == code.strip()
+
+
 def test_unmarked_and_misplaced_directives_are_refused() -> None:
     assert unaccounted(parse("```\nls\n```\n"))  # untagged
     assert unaccounted(parse("```ts\nf()\n```\n"))  # a language nobody runs

@@ -5,11 +5,17 @@ assertions below read what it saw: layout on every screen, the edge learned from
 field violations next to their fields, refused symbol lists that leave the stream live, a chain
 NOT_FOUND that clears the chain, MFA set-up and sign-in (TOTP, wrong code, recovery code once),
 and sign-out clearing every screen so that a second user sees nothing of the first.
+
+The Alerts screen has a scenario of its own per size (alerts-scenario.ts): an alert set from a
+watchlist row that fires, the event feed cut off and resumed from its last event id (the events
+fired meanwhile exactly once, then live ones), etag'd enable / disable / delete, a reload that
+resumes from sessionStorage, and sign-out that clears it all.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,11 +75,9 @@ def app_stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             yield AppStack(edge, page, bare_page)
 
 
-def _layout(result: dict[str, Any], phone: bool) -> None:
+def _layout(result: dict[str, Any], phone: bool, screens: set[str]) -> None:
     layouts = result["layouts"]
-    screens = {layout["screen"] for layout in layouts}
-    assert {"signed out", "watchlists", "quotes", "chain", "account set-up"} <= screens
-    assert {"account recovery codes", "sign-in code step", "field errors"} <= screens
+    assert screens <= {layout["screen"] for layout in layouts}
     for layout in layouts:
         where = json.dumps(layout, indent=1)
         assert layout["viewportWidth"] == (390 if phone else 1280), where
@@ -190,6 +194,11 @@ def _signed_out(result: dict[str, Any]) -> None:
         "mfaQr": 0,
         "recoveryCodes": 0,
         "password": "",
+        "alertSymbols": 0,
+        "alertItems": 0,
+        "alertEvents": 0,
+        "alertFeedState": "idle",
+        "alertStorage": [],
         "visibleScreens": ["auth-panel"],
         "navHidden": True,
         "leaks": [],
@@ -229,8 +238,12 @@ def test_demo_app(size: str, chromium: str, app_stack: AppStack, tmp_path: Path)
         args += ["--bare-page", app_stack.bare_page.url]
     (result,) = run_json(APP, *args, timeout=180)
     assert result["ok"], result.get("error")
-    _layout(result, phone=size == "phone")
+    screens = {"signed out", "watchlists", "quotes", "chain", "alerts", "account set-up"}
+    screens |= {"account recovery codes", "sign-in code step", "field errors"}
+    _layout(result, size == "phone", screens)
     _edge_and_fields(result, app_stack, email_a)
+    # The Alerts screen offers the symbol just added to the watchlist.
+    assert result["alertSymbol"] == "NVDA"
     _quotes(result)
     _chain(result)
     _mfa(result, email_a)
@@ -242,3 +255,167 @@ def test_demo_app(size: str, chromium: str, app_stack: AppStack, tmp_path: Path)
         bare_host = urlsplit(app_stack.bare_page.url).hostname
         assert result["bareEdge"] == f"http://{bare_host}:8080"
         assert "config.json" in result["bareNote"] and "?edge=" in result["bareNote"]
+
+
+# --- the Alerts screen -------------------------------------------------------------------------
+
+STORAGE_PREFIX = "optix.alerts.lastEventId:users/"
+STALE_ALERT = "This alert changed elsewhere — reloaded"
+
+
+def _ids(items: list[dict[str, str]]) -> list[str]:
+    return [item["id"] for item in items]
+
+
+def _alert_form(result: dict[str, Any]) -> None:
+    # "Set alert" on the watchlist row opened the Alerts screen with that symbol, the level 1%
+    # above the current price (the default condition is "above"), and that price shown.
+    assert result["rowAlertLabel"] == "Set an alert on NVDA"
+    assert result["hash"] == "#alerts"
+    assert result["pickedSymbol"] == "NVDA"
+    assert result["symbolOptions"] == ["NVDA"]  # fed by the user's watchlists
+    last = result["prefilledLast"]
+    assert last > 0 and result["watchedPrice"] > 0
+    level = result["prefilledLevel"]
+    assert re.fullmatch(r"\d+\.\d\d", level) and abs(float(level) - last * 1.01) <= 0.005001
+    hint = re.fullmatch(r"NVDA is at (\d+\.\d\d) now \(simulated\)", result["levelHint"])
+    assert hint is not None and abs(float(hint[1]) - last) <= 0.005001, result["levelHint"]
+    assert result["kindDefault"] == "above"
+    assert result["directionHiddenForAbove"] is True
+    assert result["directionVisibleForCrossing"] is True
+    assert result["crossingDirection"] == "1"  # UP: the suggested level is above the price
+    # Not a number: said at the field, no call. Zero and a long note: the server's violations,
+    # each next to its field, nothing created.
+    assert result["clientLevelError"] == "Enter a price, e.g. 123.45"
+    assert result["createCallsForClientError"] == 0
+    assert result["levelError"] == "must be a finite number > 0"
+    assert result["noteError"] == "at most 500 characters, got 501"
+    assert result["formErrorOnInvalid"] == ""
+    assert result["levelInvalid"] == "true"
+    assert result["createCallsForServerError"] == 1
+    assert result["alertsAfterInvalid"] == 0
+    assert result["levelErrorAfterCreate"] == ""
+
+
+def _alert_fires(result: dict[str, Any]) -> str:
+    """The first alert (level below the price) fired once; returns its event id."""
+    assert result["feedEmptyShown"] is True
+    row = result["firstRow"]
+    assert (row["symbol"], row["state"], row["fires"]) == ("NVDA", "COMPLETED", "1")
+    assert result["firstFires"].startswith("fired 1\u00d7")
+    event = result["firstEvent"]
+    assert (event["arrival"], event["symbol"]) == ("live", "NVDA")
+    assert event["message"].startswith("NVDA is above ")
+    assert event["message"].endswith("\nfirst alert from the watchlist")
+    first = str(event["id"])
+    # The last event shown, in memory and in sessionStorage under the user.
+    assert result["lastIdAfterFirst"] == first
+    (key, value), *more = result["storedAfterFirst"].items()
+    assert key.startswith(STORAGE_PREFIX) and value == first and not more
+    # A new user has no events: the feed's first call resumed after 0.
+    assert result["opensBeforeDisconnect"] == ["0"]
+    return first
+
+
+def _alert_resume(result: dict[str, Any], first: str) -> None:
+    # Offline: the page ended its call; two alerts fired meanwhile (made by another client).
+    assert result["openStreamsOffline"] == 0
+    missed = result["missedIds"]
+    assert len(missed) == 2 and all(int(i) > int(first) for i in missed)
+    assert result["feedWhileOffline"] == 1
+    # Back online, the first reconnect was refused UNAVAILABLE; every reconnect asked for the
+    # events after the last one shown, and the feed shows exactly the two missed ones, once,
+    # marked missed (newest first), above the first event.
+    assert result["refusedDetail"].startswith("Unavailable: ")
+    assert result["refusedCalls"] >= 1
+    assert result["opensAfterReconnect"] == [first] * (result["refusedCalls"] + 1)
+    after = result["afterReconnect"]
+    assert _ids(after) == [missed[1], missed[0], first]
+    assert [item["arrival"] for item in after] == ["missed", "missed", "live"]
+    assert after[0]["message"].endswith("\nmissed two") and after[0]["symbol"] == "SPY"
+    assert after[1]["message"].endswith("\nmissed one") and after[1]["symbol"] == "NVDA"
+    assert result["feedNote"] == "2 alerts fired while the feed was disconnected (marked “missed”)"
+    assert result["lastIdAfterReconnect"] == missed[1]
+    # Then a live one, on the same call (no further reconnect), and nothing twice.
+    live = result["afterLive"]
+    assert live[1:] == after
+    assert (live[0]["arrival"], live[0]["symbol"]) == ("live", "NVDA")
+    assert int(live[0]["id"]) > int(missed[1])
+    assert live[0]["message"].endswith("\nlive again")
+    assert result["duplicates"] == "0"
+    assert result["opensTotal"] == 1 + len(result["opensAfterReconnect"])
+    rows = result["rowsAfterLive"]
+    assert [(r["symbol"], r["state"], r["fires"]) for r in rows] == [
+        ("NVDA", "COMPLETED", "1"),
+        ("SPY", "COMPLETED", "1"),
+        ("NVDA", "COMPLETED", "1"),
+        ("NVDA", "COMPLETED", "1"),
+    ]  # newest first
+
+
+def _alert_actions(result: dict[str, Any]) -> None:
+    # Enabled by another client after the page disabled it: the page's enable carried the old
+    # etag, was refused ABORTED, and the list was reloaded. Delete (confirmed) removed the row.
+    assert result["etagBeforeStale"] != result["etagAfterStale"]
+    assert result["staleMessage"] == STALE_ALERT
+    assert result["deleteMessage"].startswith("Deleted “NVDA above ")
+    assert result["rowsAfterDelete"] == 4
+
+
+def _alert_reload_and_sign_out(result: dict[str, Any]) -> None:
+    newest = result["afterLive"][0]["id"]
+    assert list(result["storedBeforeReload"].values()) == [newest]
+    # A reload keeps the tab's sessionStorage: signed in again, the feed shows its history as
+    # "earlier" and resumes after the last event shown, so the one fired meanwhile is missed.
+    assert result["storedAfterReload"] == result["storedBeforeReload"]
+    (away,) = result["awayIds"]
+    feed = result["afterReloadFeed"]
+    assert _ids(feed) == [away, *_ids(result["afterLive"])]
+    assert [item["arrival"] for item in feed] == ["missed"] + ["earlier"] * 4
+    assert result["opensAfterReload"] == [newest]
+    # Sign-out: no stream, nothing shown, nothing stored.
+    assert result["openStreamsAfterSignOut"] == 0
+    assert result["afterSignOut"] == {
+        "feedItems": 0,
+        "alertItems": 0,
+        "symbolOptions": 0,
+        "feedState": "idle",
+        "feedNote": "",
+        "lastEventId": "",
+        "level": "",
+        "note": "",
+        "message": "",
+        "storage": [],
+        "leaks": [],
+    }, json.dumps(result["afterSignOut"], indent=1)
+    # Signed in again with nothing stored: history only, resuming after its newest event.
+    again = result["afterSignInAgain"]
+    assert _ids(again) == _ids(feed)
+    assert {item["arrival"] for item in again} == {"earlier"}
+    assert result["opensAfterSignInAgain"] == [away]
+    assert result["openStreamsAtEnd"] == 0
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_alerts_screen(size: str, chromium: str, app_stack: AppStack, tmp_path: Path) -> None:
+    """Set an alert from a watched symbol, see it fire, and a feed that resumes after a drop."""
+    args = [
+        "--scenario", "alerts",
+        "--page", app_stack.page.url,
+        "--edge", app_stack.edge.url,
+        "--size", size,
+        "--email-a", new_email(f"{size}-alerts"),
+        "--password", PASSWORD,
+        "--chromium", chromium,
+        "--screenshots", str(tmp_path),
+    ]  # fmt: skip
+    (result,) = run_json(APP, *args, timeout=120)
+    assert result["ok"], result.get("error")
+    screens = {"watchlists", "alerts field errors", "alerts", "alerts delete confirmation"}
+    _layout(result, size == "phone", screens | {"signed out"})
+    _alert_form(result)
+    first = _alert_fires(result)
+    _alert_resume(result, first)
+    _alert_actions(result)
+    _alert_reload_and_sign_out(result)
+    assert result["consoleErrors"] == []

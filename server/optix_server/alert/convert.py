@@ -6,7 +6,7 @@ from types import MappingProxyType
 
 from google.protobuf.duration_pb2 import Duration
 
-from optix.alert.v1 import alert_pb2
+from optix.alert.v1 import alert_event_pb2, alert_pb2
 from optix_server.alert.conditions import (
     AlertState,
     Condition,
@@ -16,7 +16,7 @@ from optix_server.alert.conditions import (
     MoveBasis,
     PriceType,
 )
-from optix_server.alert.domain import Alert
+from optix_server.alert.domain import Alert, AlertEvent, DeliveryState
 from optix_server.alert.names import ALERTS
 from optix_server.common.proto_values import instrument, timestamp
 from optix_server.infra.aip.etags import etag_of
@@ -27,6 +27,14 @@ STATES = MappingProxyType(
         AlertState.DISABLED: alert_pb2.ALERT_STATE_DISABLED,
         AlertState.COMPLETED: alert_pb2.ALERT_STATE_COMPLETED,
         AlertState.EXPIRED: alert_pb2.ALERT_STATE_EXPIRED,
+    }
+)
+_DELIVERY = MappingProxyType(
+    {
+        DeliveryState.NOT_CONFIGURED: alert_event_pb2.WEBHOOK_DELIVERY_STATE_NOT_CONFIGURED,
+        DeliveryState.PENDING: alert_event_pb2.WEBHOOK_DELIVERY_STATE_PENDING,
+        DeliveryState.DELIVERED: alert_event_pb2.WEBHOOK_DELIVERY_STATE_DELIVERED,
+        DeliveryState.FAILED: alert_event_pb2.WEBHOOK_DELIVERY_STATE_FAILED,
     }
 )
 _FREQUENCIES = MappingProxyType(
@@ -136,3 +144,25 @@ def alert_to_proto(alert: Alert) -> alert_pb2.Alert:
             timestamp(alert.webhook_secret_create_time)
         )
     return message
+
+
+def event_name(user_id: str, alert_id: str, event_id: int) -> str:
+    """`users/{user}/alerts/{alert}/events/{event_id}`."""
+    return f"{ALERTS.format(user_id, alert_id)}/events/{event_id}"
+
+
+def event_to_proto(event: AlertEvent) -> alert_event_pb2.AlertEvent:
+    """The AlertEvent message (the webhook body is its proto3 JSON form)."""
+    return alert_event_pb2.AlertEvent(
+        name=event_name(event.user_id, event.alert_id, event.event_id),
+        event_id=event.event_id,
+        alert=ALERTS.format(event.user_id, event.alert_id),
+        alert_display_name=event.alert_display_name,
+        symbol=event.symbol,
+        condition=condition_to_proto(event.condition),
+        fire_time=timestamp(event.fire_time),
+        trigger_values=alert_event_pb2.AlertTriggerValues.FromString(event.trigger_values),
+        message=event.message,
+        alert_state=STATES[event.alert_state],
+        webhook_delivery=_DELIVERY[event.webhook_delivery],
+    )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from optix_server.alert.conditions import (
     AlertState,
@@ -43,6 +44,35 @@ class Alert:
     revision: int
     create_time: datetime
     update_time: datetime
+    # The New York trading date of the last firing (ONCE_PER_TRADING_DAY).
+    last_fire_date: date | None = None
+
+
+class DeliveryState(enum.Enum):
+    """How an event's webhook delivery is going."""
+
+    NOT_CONFIGURED = "not_configured"
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """One firing of an alert, as stored."""
+
+    user_id: str
+    event_id: int
+    alert_id: str
+    alert_display_name: str
+    symbol: str
+    condition: Condition
+    fire_time: datetime
+    # optix.alert.v1.AlertTriggerValues, serialised (the quote is the market data contract's).
+    trigger_values: bytes
+    message: str
+    alert_state: AlertState
+    webhook_delivery: DeliveryState
 
 
 @dataclass(frozen=True)

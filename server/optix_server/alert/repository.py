@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +30,8 @@ CREATE_METHOD = (
 Cursor = tuple[str, str]
 
 
-def _domain(row: AlertRow) -> Alert:
+def alert_from_row(row: AlertRow) -> Alert:
+    """The domain alert of a stored row."""
     return Alert(
         id=row.id,
         user_id=row.user_id,
@@ -51,7 +52,20 @@ def _domain(row: AlertRow) -> Alert:
         revision=row.revision,
         create_time=row.create_time,
         update_time=row.update_time,
+        last_fire_date=date.fromisoformat(row.last_fire_date) if row.last_fire_date else None,
     )
+
+
+def cooldown_seconds(alert: Alert) -> int:
+    """The stored form of the alert's cooldown."""
+    return int(alert.cooldown.total_seconds())
+
+
+def next_fire_time(alert: Alert) -> datetime | None:
+    """When an EVERY_TIME alert that has fired may fire again (None: whenever it holds)."""
+    if alert.frequency is not Frequency.EVERY_TIME or alert.last_fire_time is None:
+        return None
+    return alert.last_fire_time + alert.cooldown
 
 
 def _values(alert: Alert) -> dict[str, object]:
@@ -61,7 +75,9 @@ def _values(alert: Alert) -> dict[str, object]:
         "symbol": alert.symbol,
         "condition": condition_json(alert.condition),
         "frequency": alert.frequency.value,
-        "cooldown_seconds": int(alert.cooldown.total_seconds()),
+        "cooldown_seconds": cooldown_seconds(alert),
+        # Derived, so a changed cooldown moves it too; the firing UPDATE compares it in SQL.
+        "next_fire_time": next_fire_time(alert),
         "expire_time": alert.expire_time,
         "state": alert.state.value,
         "webhook_url": alert.webhook_url,
@@ -70,6 +86,7 @@ def _values(alert: Alert) -> dict[str, object]:
         "webhook_secret_create_time": alert.webhook_secret_create_time,
         "note": alert.note,
         "last_fire_time": alert.last_fire_time,
+        "last_fire_date": alert.last_fire_date.isoformat() if alert.last_fire_date else None,
         "fire_count": alert.fire_count,
         "revision": alert.revision,
         "create_time": alert.create_time,
@@ -94,7 +111,7 @@ class AlertRepository:
             row = await session.scalar(
                 select(AlertRow).where(AlertRow.id == alert_id, AlertRow.user_id == user_id)
             )
-            return None if row is None else _domain(row)
+            return None if row is None else alert_from_row(row)
 
     async def page(
         self,
@@ -125,7 +142,7 @@ class AlertRepository:
         query = query.order_by(AlertRow.create_time.desc(), AlertRow.id.desc()).limit(limit + 1)
         async with self._db.session() as session:
             rows = (await session.scalars(query)).all()
-        alerts = [_domain(row) for row in rows[:limit]]
+        alerts = [alert_from_row(row) for row in rows[:limit]]
         more = len(rows) > limit
         return AlertPage(alerts, cursor_of(alerts[-1]) if more and alerts else None)
 
@@ -137,7 +154,7 @@ class AlertRepository:
                     select(AlertRow).where(AlertRow.state.in_([s.value for s in ARMED_STATES]))
                 )
             ).all()
-        return [_domain(row) for row in rows]
+        return [alert_from_row(row) for row in rows]
 
     async def _queue_user(self, session: AsyncSession, user_id: str) -> None:
         # A no-op write to the user's rows takes their locks (PostgreSQL) or the database's

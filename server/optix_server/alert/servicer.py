@@ -1,20 +1,23 @@
-"""AlertService over gRPC: proto -> domain call -> proto, nothing else. ListAlertEvents and
-StreamAlertEvents answer UNIMPLEMENTED until alert events land."""
+"""AlertService over gRPC: proto -> domain call -> proto, nothing else."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 
-from optix.alert.v1 import alert_pb2, alert_service_pb2_grpc
+from optix.alert.v1 import alert_event_pb2, alert_pb2, alert_service_pb2_grpc
 from optix.alert.v1 import alert_service_pb2 as pb
-from optix_server.alert.convert import alert_to_proto
+from optix.common.v1 import stream_pb2
+from optix_server.alert.convert import alert_to_proto, event_to_proto
+from optix_server.alert.event_service import AlertEventService
 from optix_server.alert.service import AlertInput, AlertService
+from optix_server.common.proto_fields import duration_seconds, optional_timestamp
+from optix_server.common.proto_values import timestamp
 from optix_server.infra.auth.principal import current_user_id
 from optix_server.infra.clients import deadline_from
-from optix_server.infra.errors import Unimplemented
+from optix_server.infra.errors import ViolationCollector
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -38,8 +41,9 @@ def _input(alert: alert_pb2.Alert) -> AlertInput:
 class AlertServicer(alert_service_pb2_grpc.AlertServiceServicer):
     """The gRPC face of AlertService."""
 
-    def __init__(self, service: AlertService) -> None:
+    def __init__(self, service: AlertService, events: AlertEventService) -> None:
         self._service = service
+        self._events = events
 
     async def CreateAlert(
         self, request: pb.CreateAlertRequest, context: Context
@@ -120,12 +124,52 @@ class AlertServicer(alert_service_pb2_grpc.AlertServiceServicer):
     async def ListAlertEvents(
         self, request: pb.ListAlertEventsRequest, context: Context
     ) -> pb.ListAlertEventsResponse:
-        """Not yet: alert events land with the monitor."""
-        raise Unimplemented("alert events are not available yet")
+        """See the proto."""
+        times = ViolationCollector()
+        start = optional_timestamp(
+            times, "start_time", request.start_time, request.HasField("start_time")
+        )
+        end = optional_timestamp(times, "end_time", request.end_time, request.HasField("end_time"))
+        page = await self._events.list_events(
+            current_user_id(),
+            request.parent,
+            size=request.page_size,
+            page_token=request.page_token,
+            start=start,
+            end=end,
+            invalid_times=[(v.field, v.description) for v in times.violations],
+        )
+        return pb.ListAlertEventsResponse(
+            events=[event_to_proto(e) for e in page.events], next_page_token=page.next_page_token
+        )
 
     async def StreamAlertEvents(  # type: ignore[override]
         self, request: pb.StreamAlertEventsRequest, context: Context
-    ) -> AsyncIterator[pb.StreamAlertEventsResponse]:
-        """Not yet: alert events land with the monitor."""
-        raise Unimplemented("alert events are not available yet")
-        yield pb.StreamAlertEventsResponse()  # an async generator, like every stream handler
+    ) -> None:
+        """Replayed, then live batches of events; heartbeats when idle; UNAVAILABLE on
+        shutdown."""
+        heartbeat = self._events.heartbeat_interval(
+            duration_seconds(request.heartbeat_interval)
+            if request.HasField("heartbeat_interval")
+            else None
+        )
+        stream = self._events.stream(
+            current_user_id(),
+            request.parent,
+            after_event_id=request.after_event_id if request.HasField("after_event_id") else None,
+            heartbeat_seconds=heartbeat,
+        )
+        # Written, not yielded, like StreamQuotes: one pass through the interceptors.
+        async for item in stream:
+            if item is None:
+                now = timestamp(datetime.now(UTC))
+                await context.write(
+                    pb.StreamAlertEventsResponse(heartbeat=stream_pb2.Heartbeat(server_time=now))
+                )
+            else:
+                events, replay = item
+                await context.write(
+                    pb.StreamAlertEventsResponse(
+                        events=alert_event_pb2.AlertEventBatch(events=events, replay=replay)
+                    )
+                )

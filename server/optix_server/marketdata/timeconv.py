@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
 
-NEW_YORK = ZoneInfo("America/New_York")
+from optix_server.common.market_time import NEW_YORK
+from optix_server.common.market_time import trading_date as trading_date
+
 SECONDS_PER_YEAR = 365.0 * 86400.0
 TIME_CONVENTION = (
     "ACT/365: (expiration 16:00 America/New_York - pricing_time) in seconds / (365 * 86400)"
@@ -20,8 +21,3 @@ def expiration_instant(expiration: date) -> datetime:
 def years_to_expiration(expiration: date, now: datetime) -> float:
     """Time to expiration in years under TIME_CONVENTION (<= 0 once expired)."""
     return (expiration_instant(expiration) - now).total_seconds() / SECONDS_PER_YEAR
-
-
-def trading_date(now: datetime) -> date:
-    """The calendar date in New York, which decides 'today' for days-to-expiration."""
-    return now.astimezone(NEW_YORK).date()

@@ -37,3 +37,15 @@ export function describe(error: unknown): string {
 
 /** Formats a price-like number, "" when it is not finite. */
 export const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : "");
+
+/** A fresh idempotency key (a UUID) for a create's request_id; crypto.randomUUID exists only in
+ * secure contexts. */
+export function newRequestId(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  const part = (from: number, to?: number) => hex.slice(from, to);
+  return `${part(0, 8)}-${part(8, 12)}-${part(12, 16)}-${part(16, 20)}-${part(20)}`;
+}

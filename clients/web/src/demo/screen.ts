@@ -1,5 +1,5 @@
-// The extension point of the demo app: every screen (Watchlists, Quotes, Chain, Account, and
-// later Alerts and Portfolio) is one module implementing `Screen`, listed once in main.ts. The
+// The extension point of the demo app: every screen (Watchlists, Quotes, Chain, Alerts, Account,
+// and later Portfolio) is one module implementing `Screen`, listed once in main.ts. The
 // shell (app.ts) builds the navigation from the list, shows one screen at a time, and tells
 // every screen when a user signs in and out.
 import type { OptixClients } from "../client.js";

@@ -1,14 +1,16 @@
 // Browser test scenario for the demo app at one size (run by app.ts): the edge from config.json,
-// field violations next to their fields, register, watchlist / quotes / chain / account screens
-// with layout checks on each, refused symbol lists that leave the live stream running, a chain
-// NOT_FOUND that clears the chain, MFA set-up (QR decoded, codes computed from the secret),
+// field violations next to their fields, register, watchlist / quotes / chain / alerts / account
+// screens with layout checks on each, refused symbol lists that leave the live stream running, a
+// chain NOT_FOUND that clears the chain, MFA set-up (QR decoded, codes computed from the secret),
 // sign-in with a TOTP code, a wrong code, a recovery code used twice, sign-out clearing every
-// screen and closing every stream, and a second user who sees nothing of the first.
-import type { Browser, BrowserContextOptions, Page } from "playwright-core";
+// screen and closing every stream, and a second user who sees nothing of the first. The Alerts
+// screen's own flows are alerts-scenario.ts.
+import type { Browser, Page } from "playwright-core";
 import { decodeQr } from "./qr-decode.js";
 import { measureLayout, type LayoutReport } from "./layout.js";
 import { StreamWatch } from "./streams.js";
 import { stepAt, totp } from "./totp.js";
+import { DESKTOP, PHONE, Ui } from "./ui.js";
 
 /** What the Python test passes in. */
 export interface AppScenarioArgs {
@@ -23,12 +25,6 @@ export interface AppScenarioArgs {
   screenshots?: string;
 }
 
-const PHONE: BrowserContextOptions = {
-  viewport: { width: 390, height: 844 },
-  isMobile: true,
-  hasTouch: true,
-};
-const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 800 } };
 const STREAM_CLOSE_TIMEOUT_MS = 10_000;
 
 /** A 6-digit code that is none of the codes valid around now (a typo, as far as the server knows). */
@@ -109,6 +105,15 @@ export async function runAppScenario(
     await ui.press("wl-add");
     await page.locator("[data-testid=wl-item][data-symbol=NVDA]").waitFor();
     await layout("watchlists");
+
+    step = "alerts";
+    await ui.press("nav-alerts");
+    await page.getByTestId("alerts-panel").waitFor({ state: "visible" });
+    await page.waitForFunction(
+      () => document.querySelector<HTMLSelectElement>("[data-testid=al-symbol]")?.value === "NVDA",
+    );
+    r.alertSymbol = await page.getByTestId("al-symbol").inputValue();
+    await layout("alerts");
 
     step = "quotes";
     await ui.press("nav-quotes");
@@ -339,6 +344,11 @@ async function snapshot(page: Page, secrets: string[]): Promise<Record<string, u
       mfaQr: count("[data-testid=mfa-qr] *"),
       recoveryCodes: count("[data-testid=mfa-recovery-codes] li"),
       password: (q("password") as HTMLInputElement | null)?.value ?? null,
+      alertSymbols: count("[data-testid=al-symbol] option"),
+      alertItems: count("[data-testid=al-item]"),
+      alertEvents: count("[data-testid=al-event]"),
+      alertFeedState: text("al-feed-state"),
+      alertStorage: Object.keys(sessionStorage).filter((key) => key.startsWith("optix.alerts.")),
       visibleScreens: [...document.querySelectorAll<HTMLElement>("section.screen")]
         .filter((s) => !s.hidden)
         .map((s) => s.dataset.testid),
@@ -346,82 +356,4 @@ async function snapshot(page: Page, secrets: string[]): Promise<Record<string, u
       leaks: needles.filter((needle) => needle && everything.includes(needle)),
     };
   }, secrets);
-}
-
-/** Taps on a phone, clicks on a desktop; waits on the page's own state, never on time. */
-class Ui {
-  constructor(
-    private readonly page: Page,
-    private readonly touch: boolean,
-  ) {}
-
-  async press(testid: string): Promise<void> {
-    const target = this.page.getByTestId(testid);
-    if (this.touch) await target.tap();
-    else await target.click();
-  }
-
-  text(testid: string): Promise<string | null> {
-    return this.page.getByTestId(testid).textContent();
-  }
-
-  data(testid: string, key: string): Promise<string | null> {
-    return this.page.getByTestId(testid).getAttribute(`data-${key}`);
-  }
-
-  async waitText(testid: string, want: string): Promise<void> {
-    await this.page.waitForFunction(
-      ([id, text]) => document.querySelector(`[data-testid=${id}]`)?.textContent === text,
-      [testid, want] as const,
-    );
-  }
-
-  async waitData(testid: string, key: string, want: string): Promise<void> {
-    await this.page.waitForFunction(
-      ([id, k, v]) => document.querySelector<HTMLElement>(`[data-testid=${id}]`)?.dataset[k] === v,
-      [testid, key, want] as const,
-    );
-  }
-
-  async waitNonEmpty(testid: string): Promise<void> {
-    await this.page.waitForFunction(
-      (id) => (document.querySelector(`[data-testid=${id}]`)?.textContent ?? "") !== "",
-      testid,
-    );
-  }
-
-  /** The live stream keeps delivering: more quotes rendered than now, and still live. */
-  async updatesGrow(): Promise<void> {
-    const now = Number(await this.text("update-count"));
-    await this.page.waitForFunction(
-      (n) =>
-        Number(document.querySelector("[data-testid=update-count]")?.textContent) > n &&
-        document.querySelector("[data-testid=stream-state]")?.textContent === "live",
-      now,
-    );
-  }
-
-  /** Sign in (or register); `mfa` expects the code step instead of the signed-in app. */
-  async signIn(email: string, password: string, button: string, mfa = false): Promise<void> {
-    await this.page.getByTestId("email").fill(email);
-    await this.page.getByTestId("password").fill(password);
-    await this.press(button);
-    await this.page.waitForFunction(
-      (withCode) => {
-        const q = (id: string) => document.querySelector<HTMLElement>(`[data-testid=${id}]`);
-        const done = withCode ? q("mfa-step")?.hidden === false : (q("who")?.textContent ?? "") !== "";
-        const errors = ["auth-error", "email-error", "password-error"];
-        return done || errors.some((id) => (q(id)?.textContent ?? "") !== "");
-      },
-      mfa,
-    );
-    const errors = await Promise.all(["auth-error", "email-error", "password-error"].map((id) => this.text(id)));
-    if (errors.some(Boolean)) throw new Error(`sign-in of ${email} failed: ${errors.join(" ")}`);
-  }
-
-  async signOut(): Promise<void> {
-    await this.press("nav-account");
-    await this.press("sign-out");
-    await this.page.getByTestId("auth-panel").waitFor({ state: "visible" });
-  }
 }

@@ -1,6 +1,8 @@
-// Test driver: runs the demo app scenario (app-scenario.ts) in headless Chromium at phone
-// (390x844, touch) or desktop (1280x800) size and prints one JSON line with what it saw.
+// Test driver: runs the demo app scenario (app-scenario.ts), or with `--scenario alerts` the
+// Alerts screen's (alerts-scenario.ts), in headless Chromium at phone (390x844, touch) or desktop
+// (1280x800) size and prints one JSON line with what it saw.
 import { chromium } from "playwright-core";
+import { runAlertsScenario } from "./alerts-scenario.js";
 import { runAppScenario } from "./app-scenario.js";
 
 function parseArgs(argv: string[]): Record<string, string> {
@@ -23,16 +25,22 @@ async function main(): Promise<void> {
     ],
   });
   try {
-    const result = await runAppScenario(browser, {
+    const common = {
       page: args.page,
-      barePage: args["bare-page"] || undefined,
       phone: args.size === "phone",
-      emailA: args["email-a"],
-      emailB: args["email-b"],
       password: args.password,
       timeoutMs: Number(args.timeout ?? "20000"),
       screenshots: args.screenshots || undefined,
-    });
+    };
+    const result =
+      args.scenario === "alerts"
+        ? await runAlertsScenario(browser, { ...common, edge: args.edge, email: args["email-a"] })
+        : await runAppScenario(browser, {
+            ...common,
+            barePage: args["bare-page"] || undefined,
+            emailA: args["email-a"],
+            emailB: args["email-b"],
+          });
     process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
   } finally {
     await browser.close();

@@ -1,17 +1,16 @@
-// Counts the page's StreamQuotes calls from the browser's own network events, so a test can see
-// that a refused symbol list made no call (or one that ended at once) and that sign-out ended
-// every stream.
+// Counts the page's calls of one streaming method (StreamQuotes unless told) from the browser's
+// own network events, so a test can see that a refused symbol list made no call (or one that
+// ended at once) and that sign-out ended every stream.
 import type { Page, Request } from "playwright-core";
 
-const isStream = (request: Request): boolean => request.url().endsWith("/StreamQuotes");
-
-/** Open and total StreamQuotes requests of one page. */
+/** Open and total requests of one streaming method of one page. */
 export class StreamWatch {
   total = 0;
   open = 0;
   private waiters: (() => void)[] = [];
 
-  constructor(page: Page) {
+  constructor(page: Page, method = "StreamQuotes") {
+    const isStream = (request: Request): boolean => request.url().endsWith(`/${method}`);
     page.on("request", (request) => {
       if (!isStream(request)) return;
       this.total += 1;

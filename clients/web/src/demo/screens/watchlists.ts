@@ -1,13 +1,15 @@
 // The watchlist home screen: the user's lists, the selected list's symbols with live quotes from
 // one StreamQuotes call, and every edit (add, remove, reorder, create, rename, delete) sent with
-// the etag last seen, so an edit made elsewhere in the meantime is reported and reloaded.
+// the etag last seen, so an edit made elsewhere in the meantime is reported and reloaded. A row's
+// "Set alert" (⚑) asks for an alert on its symbol (intents.ts): the Alerts screen opens with it.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { OptixClients } from "../../client.js";
 import { type FieldViolation, fieldViolations } from "../../errors.js";
 import { DataSource, type Quote } from "../../gen/optix/marketdata/v1/quote_pb.js";
 import type { Watchlist } from "../../gen/optix/watchlist/v1/watchlist_pb.js";
 import { checkSymbols } from "../../symbols.js";
-import { el, make, section } from "../dom.js";
+import { el, make, newRequestId, section } from "../dom.js";
+import { requestAlert } from "../intents.js";
 import type { Screen, ScreenContext } from "../screen.js";
 
 /** Shown when an edit fails ABORTED: the list's etag was stale. */
@@ -61,16 +63,6 @@ const HTML = `
 
 function describe(error: ConnectError): string {
   return `${Code[error.code]}: ${error.rawMessage}`;
-}
-
-/** A fresh idempotency key; crypto.randomUUID exists only in secure contexts. */
-function newRequestId(): string {
-  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** "symbols[1]: not a ticker" becomes "??: not a ticker" for the symbols the user typed. */
@@ -608,8 +600,20 @@ export class WatchlistScreen implements Screen {
     const down = button(`Move ${symbol} down`, "▼", "wl-down", () => this.move(symbol, index + 1));
     up.disabled = index === 0;
     down.disabled = index === count - 1;
+    const setAlert = button(`Set an alert on ${symbol}`, "⚑", "wl-alert", () => {
+      const quote = this.quotes.get(symbol);
+      const labelled =
+        quote !== undefined &&
+        (quote.source === DataSource.SIMULATED || quote.source === DataSource.REPLAY);
+      requestAlert({
+        symbol,
+        last: quote?.last,
+        source: labelled ? DataSource[quote.source].toLowerCase() : undefined,
+      });
+    });
     const actions = make("span", { className: "wl-actions" });
     actions.append(
+      setAlert,
       up,
       down,
       button(`Remove ${symbol}`, "✕", "wl-remove", () => this.remove(symbol)),
@@ -669,7 +673,12 @@ export class WatchlistScreen implements Screen {
     // Prices that are not real market data say so (the page header promises it).
     const labelled = quote.source === DataSource.SIMULATED || quote.source === DataSource.REPLAY;
     label.textContent = labelled ? source : "";
-    change.textContent = `${sign}${quote.change.toFixed(2)} (${sign}${quote.changePercent.toFixed(2)}%)`;
+    // The absolute change and the percent; a phone shows only the percent (style.css), which
+    // leaves the symbol room beside the row's buttons.
+    change.replaceChildren(
+      make("span", { className: "abs", textContent: `${sign}${quote.change.toFixed(2)} ` }),
+      make("span", { className: "pct", textContent: `(${sign}${quote.changePercent.toFixed(2)}%)` }),
+    );
     change.className = `wl-change ${quote.change >= 0 ? "up" : "down"}`;
     li.dataset.sequence = String(quote.sequence);
     if (fresh) {
