@@ -302,3 +302,27 @@ def test_a_rebuild_honours_the_stored_last_fire_time(engine: ConditionEngine) ->
     assert feed.fires(101, after=timedelta(minutes=2)) == {"cool"}  # 15:03 = fired + 5 min
     assert engine.remove("day")
     assert not engine.remove("day")
+
+
+def test_add_of_a_held_alert_replaces_it_with_a_fresh_side(engine: ConditionEngine) -> None:
+    feed = Feed(engine)
+    engine.add(spec("up", crossing(100, Direction.UP)))
+    feed.tick(99)
+    engine.add(spec("up", crossing(100, Direction.UP)))  # re-enabled: the side is new
+    assert feed.tick(101) == {}
+    assert len(engine) == 1
+
+
+def test_update_of_an_alert_not_held_adds_it_and_unknown_ids_are_ignored(
+    engine: ConditionEngine,
+) -> None:
+    feed = Feed(engine)
+    engine.update(spec("a", above(100)))
+    engine.mark_fired("nobody", T0)
+    assert not engine.remove("nobody")
+    assert set(feed.tick(101)) == {"a"}
+
+
+def test_a_rebuild_refuses_a_duplicate_id(engine: ConditionEngine) -> None:
+    with pytest.raises(ValueError, match="listed twice"):
+        engine.replace_all([spec("a", above(100)), spec("a", below(100))])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, CursorResult, delete, or_, select, true, update
+from sqlalchemy import ColumnElement, CursorResult, delete, insert, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -115,11 +115,12 @@ class EventRepository:
                 if firing.webhook
                 else DeliveryState.NOT_CONFIGURED,
             )
-            session.add(_event_row(event))
+            # Core INSERTs: no unit of work to flush on this latency-critical path.
+            await session.execute(insert(AlertEventRow).values(**_event_values(event)))
             if firing.webhook is not None:
                 url, sealed = firing.webhook
-                session.add(
-                    WebhookDeliveryRow(
+                await session.execute(
+                    insert(WebhookDeliveryRow).values(
                         user_id=alert.user_id,
                         event_id=event_id,
                         alert_id=alert.id,
@@ -287,17 +288,17 @@ class EventRepository:
         return int(result.rowcount)
 
 
-def _event_row(event: AlertEvent) -> AlertEventRow:
-    return AlertEventRow(
-        user_id=event.user_id,
-        event_id=event.event_id,
-        alert_id=event.alert_id,
-        alert_display_name=event.alert_display_name,
-        symbol=event.symbol,
-        condition=condition_json(event.condition),
-        fire_time=event.fire_time,
-        trigger_values=event.trigger_values,
-        message=event.message,
-        alert_state=event.alert_state.value,
-        webhook_delivery=event.webhook_delivery.value,
-    )
+def _event_values(event: AlertEvent) -> dict[str, object]:
+    return {
+        "user_id": event.user_id,
+        "event_id": event.event_id,
+        "alert_id": event.alert_id,
+        "alert_display_name": event.alert_display_name,
+        "symbol": event.symbol,
+        "condition": condition_json(event.condition),
+        "fire_time": event.fire_time,
+        "trigger_values": event.trigger_values,
+        "message": event.message,
+        "alert_state": event.alert_state.value,
+        "webhook_delivery": event.webhook_delivery.value,
+    }
