@@ -34,11 +34,13 @@ install: $(STAMP) ## create .venv and install the locked dependencies with the d
 
 lock: $(STAMP) ## re-resolve uv.lock after a pyproject.toml change and export requirements.lock
 	$(UV) lock
-	$(UV) export --quiet --frozen --extra dev --no-emit-project --output-file requirements.lock
+	$(UV) export --quiet --frozen --extra dev --no-emit-project > requirements.lock
 
 lock-check: $(STAMP) ## fail when uv.lock or requirements.lock is out of date with pyproject.toml
 	@$(UV) lock --check --quiet || { echo "uv.lock is stale: run 'make lock' and commit it"; exit 1; }
-	@$(UV) export --quiet --frozen --extra dev --no-emit-project | cmp -s - requirements.lock \
+	@exported=$$(mktemp); trap 'rm -f "$$exported"' EXIT; \
+		$(UV) export --quiet --frozen --extra dev --no-emit-project > "$$exported"; \
+		cmp -s "$$exported" requirements.lock \
 		|| { echo "requirements.lock is stale: run 'make lock' and commit it"; exit 1; }
 
 run: $(STAMP) web ## migrate the embedded DB; start all services, Envoy (:8080) and the demo page
