@@ -43,7 +43,6 @@ class QuoteFeed:
         self._chunk = chunk
         self._retry_delay = retry_delay
         self._streams: dict[tuple[str, ...], asyncio.Task[None]] = {}
-        self._connected: dict[tuple[str, ...], asyncio.Event] = {}
 
     @property
     def symbols(self) -> set[str]:
@@ -57,22 +56,15 @@ class QuoteFeed:
         for chunk in list(self._streams):
             if chunk not in wanted:
                 self._streams.pop(chunk).cancel()
-                self._connected.pop(chunk, None)
         for chunk in wanted - set(self._streams):
-            self._connected[chunk] = asyncio.Event()
             self._streams[chunk] = asyncio.create_task(
                 self._run(chunk), name=f"alert-quotes-{chunk[0]}"
             )
-
-    async def wait_connected(self) -> None:
-        """Until every current stream has delivered its first message (tests, start-up)."""
-        await asyncio.gather(*(event.wait() for event in self._connected.values()))
 
     async def stop(self) -> None:
         """Close every stream."""
         tasks = list(self._streams.values())
         self._streams.clear()
-        self._connected.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -85,9 +77,6 @@ class QuoteFeed:
             call = self._stub.StreamQuotes(request)
             try:
                 async for message in call:
-                    event = self._connected.get(chunk)
-                    if event is not None:
-                        event.set()
                     if message.WhichOneof("payload") == "quotes":
                         for quote in message.quotes.quotes:
                             self._on_quote(quote)

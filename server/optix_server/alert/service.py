@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from optix.alert.v1 import alert_pb2
 from optix_server.alert import validation
-from optix_server.alert.conditions import AlertState, Condition
+from optix_server.alert.conditions import DEFAULT_COOLDOWN, AlertState, Condition, Frequency
 from optix_server.alert.config import AlertSettings
 from optix_server.alert.domain import Alert, default_display_name
 from optix_server.alert.names import ALERTS
@@ -240,13 +240,14 @@ class AlertService:
             if "frequency" in mask
             else current.frequency
         )
-        cooldown = (
-            validation.cooldown(
+        if "cooldown" in mask:
+            cooldown = validation.cooldown(
                 check, "alert.cooldown", given.cooldown, given.has_cooldown, frequency
             )
-            if "cooldown" in mask or "frequency" in mask
-            else current.cooldown
-        )
+        elif frequency is Frequency.EVERY_TIME:
+            cooldown = current.cooldown  # a frequency change alone keeps the cooldown set
+        else:
+            cooldown = DEFAULT_COOLDOWN
         expire_time = (
             validation.expire_time(
                 check, "alert.expire_time", given.expire_time, given.has_expire_time, now
@@ -400,12 +401,6 @@ class AlertService:
 
     def _seal(self, secret: str, user_id: str, alert_id: str) -> str:
         return self._secrets.seal(secret, f"{user_id}/{alert_id}")
-
-    def webhook_secret(self, alert: Alert) -> str | None:
-        """The plain signing secret of an alert's own webhook (for the sender only)."""
-        if alert.sealed_webhook_secret is None:
-            return None
-        return self._secrets.open(alert.sealed_webhook_secret, f"{alert.user_id}/{alert.id}")
 
     async def _check_destination(self, url: str, field: str) -> None:
         if not url:
