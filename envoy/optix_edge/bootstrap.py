@@ -144,6 +144,7 @@ CLIENT_BUCKETS = 100_000
 # gRPC status codes of the edge's own answers.
 INVALID_ARGUMENT = 3
 DEADLINE_EXCEEDED = 4
+PERMISSION_DENIED = 7
 RESOURCE_EXHAUSTED = 8
 NO_DEADLINE = timedelta(0)
 # grpc-web needs these request headers allowed and the status trailers exposed to scripts.
@@ -280,6 +281,19 @@ def _malformed_grpc() -> list[Route]:
     return routes
 
 
+def _internal_refusal(path: str) -> Route:
+    """An internal (service-to-service) RPC: PERMISSION_DENIED from the edge, never forwarded,
+    for gRPC and grpc-web alike. The service refuses callers without a service identity too;
+    this keeps the method out of reach of every client of the edge."""
+    return Route(
+        match=RouteMatch(path=path, headers=[POST, GRPC_CONTENT_TYPE]),
+        direct_response=DirectResponseAction(status=200),
+        response_headers_to_add=_grpc_answer(
+            PERMISSION_DENIED, "this method is internal and not served at the edge"
+        ),
+    )
+
+
 def _refusals() -> list[Route]:
     """After every gRPC route: a POST with a non-gRPC content type gets 415 (as the gRPC spec
     asks) instead of an upstream reset; anything else that is not gRPC gets a plain 404."""
@@ -318,6 +332,9 @@ def _routes(services: Sequence[RoutedService], settings: EdgeSettings) -> list[R
         ),
         *_malformed_grpc(),
     ]
+    routes.extend(
+        _internal_refusal(path) for service in services for path in service.internal_paths
+    )
     for service in services:
         routes.extend(
             _route(RouteMatch(path=path), cluster_name(service.short_name), NO_DEADLINE)

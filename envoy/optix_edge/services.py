@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 from google.protobuf.descriptor import FileDescriptor
 
+# Service-to-service RPCs (their proto comments say "Internal"): the edge answers them itself
+# with PERMISSION_DENIED, so no browser or app ever reaches them, whatever token it holds.
+# Named as `<Service>/<Method>` per package; a name the descriptors lack is an error.
+INTERNAL_METHODS: dict[str, tuple[str, ...]] = {"user": ("UserService/GetUserWebhook",)}
+
 
 @dataclass(frozen=True)
 class RoutedService:
@@ -17,6 +22,8 @@ class RoutedService:
     grpc_services: tuple[str, ...]
     # Full paths (/pkg.Service/Method) of server-streaming RPCs: they get no route deadline.
     streaming_paths: tuple[str, ...]
+    # Full paths of internal RPCs, refused at the edge (INTERNAL_METHODS).
+    internal_paths: tuple[str, ...] = ()
 
     @property
     def package(self) -> str:
@@ -48,4 +55,18 @@ def discover(short_name: str) -> RoutedService:
             for method in service.methods
             if method.server_streaming or method.client_streaming
         )
-    return RoutedService(short_name, tuple(sorted(names)), tuple(sorted(streaming)))
+    methods = {
+        f"{service.name}/{method.name}"
+        for service in file.services_by_name.values()
+        for method in service.methods
+    }
+    internal = INTERNAL_METHODS.get(short_name, ())
+    missing = [name for name in internal if name not in methods]
+    if missing:
+        raise LookupError(f"internal methods not in optix.{short_name}.v1: {missing}")
+    return RoutedService(
+        short_name,
+        tuple(sorted(names)),
+        tuple(sorted(streaming)),
+        tuple(sorted(f"/optix.{short_name}.v1.{name}" for name in internal)),
+    )

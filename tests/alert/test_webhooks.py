@@ -522,3 +522,16 @@ async def test_prune_deletes_old_deliveries_and_their_attempts(env: Env) -> None
     assert await outbox.prune(T0) == 0
     assert await outbox.prune(T0 + timedelta(seconds=1)) == 1
     assert await outbox.history(key.user_id, key.event_id) == []
+
+
+async def test_a_delivery_to_another_url_than_the_alerts_own_keeps_its_snapshot(
+    env: Env,
+) -> None:
+    # Fired to one URL (the user's default, say); then the alert got its own URL and secret:
+    # the retries of the old delivery stay signed as it fired.
+    key = await env.rows.add(env.receiver.url(), "whsec_at-fire", T0, alert_secret="whsec_own")
+    await env.rows.move_alert_url(key, "https://alerts.example/hook", "whsec_elsewhere")
+    row = await env.rows.delivery(key)
+    env.clock.time = row.next_attempt_time
+    assert await env.sender().run_once() == 1
+    assert verifies(env.receiver.requests[-1], "whsec_at-fire", env.clock.time)

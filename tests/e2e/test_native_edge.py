@@ -70,6 +70,25 @@ async def test_unknown_method_through_envoy_is_unimplemented(edge: Edge) -> None
         await channel.close()
 
 
+async def test_internal_methods_are_refused_at_the_edge(edge: Edge) -> None:
+    # GetUserWebhook carries secrets service to service: the edge answers it itself, for
+    # native gRPC and grpc-web alike (the server would say UNAUTHENTICATED to a token-less call).
+    path = "/optix.user.v1.UserService/GetUserWebhook"
+    request = user_service_pb2.GetUserWebhookRequest(name="users/x").SerializeToString()
+    channel = grpc.aio.insecure_channel(edge.address)
+    try:
+        method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(path)
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await method(request, timeout=10)
+        assert failure.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        assert "internal" in (failure.value.details() or "")
+    finally:
+        await channel.close()
+    with httpx.Client(base_url=edge.url, timeout=10.0) as http:
+        reply = call(http, path, frame(request))
+    assert reply.grpc_status == 7 and "internal" in reply.grpc_message
+
+
 async def test_oversized_message_through_envoy_is_refused(edge: Edge) -> None:
     async with OptixClient(edge.address, options=NO_RETRY) as client:
         with pytest.raises(OptixError) as refused:

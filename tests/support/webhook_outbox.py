@@ -112,6 +112,14 @@ class OutboxRows:
             assert alert is not None
             alert.sealed_webhook_secret = self.secrets.seal(secret, f"{key.user_id}/{key.alert_id}")
 
+    async def move_alert_url(self, key: Key, url: str, secret: str) -> None:
+        """Give the event's alert another URL of its own with a new secret (UpdateAlert)."""
+        async with self.database.session() as session:
+            alert = await session.get(AlertRow, key.alert_id)
+            assert alert is not None
+            alert.webhook_url = url
+            alert.sealed_webhook_secret = self.secrets.seal(secret, f"{key.user_id}/{key.alert_id}")
+
     async def delete_alert(self, key: Key) -> None:
         """Delete the event's alert (its events and deliveries stay)."""
         async with self.database.session() as session:

@@ -34,6 +34,11 @@ CHANGES_CHANNEL = "alert.changes"
 MAX_CONCURRENT_FIRINGS = 8
 
 
+async def _no_webhook(alert: Alert) -> None:
+    """No webhook for any alert (monitors built without delivery)."""
+    del alert
+
+
 def spec_of(alert: Alert) -> AlertSpec:
     """What the engine needs of an alert."""
     return AlertSpec(
@@ -70,7 +75,7 @@ class AlertMonitor:
         quote_feed: Callable[[Callable[[quote_pb2.Quote], None]], QuoteFeed],
         *,
         timing: MonitorTiming = MonitorTiming(),
-        webhook_for: Callable[[Alert], tuple[str, str] | None] = lambda alert: None,
+        webhook_for: Callable[[Alert], Awaitable[tuple[str, str] | None]] | None = None,
         on_event: Callable[[], None] = lambda: None,
         pruners: Sequence[Callable[[datetime], Awaitable[int]]] = (),
     ) -> None:
@@ -82,7 +87,7 @@ class AlertMonitor:
         self._clock = clock
         self._feed = quote_feed(self._on_quote)
         self._timing = timing
-        self._webhook_for = webhook_for
+        self._webhook_for = webhook_for or _no_webhook
         self._on_event = on_event
         # Besides the events: whatever else is kept per event (webhook deliveries).
         self._pruners = [events.prune, *pruners]
@@ -207,6 +212,7 @@ class AlertMonitor:
     async def _fire(self, alert: Alert, candidate: Candidate, quote: quote_pb2.Quote) -> None:
         try:
             async with self._slots:
+                webhook = await self._webhook(alert)
                 now = self._clock.now()
                 recorded = await self._events.fire(
                     Firing(
@@ -215,7 +221,7 @@ class AlertMonitor:
                         trading_date=trading_date(now),
                         trigger_values=trigger_values(quote, candidate),
                         message=message(alert, candidate, quote),
-                        webhook=self._webhook_for(alert),
+                        webhook=webhook,
                     )
                 )
             if recorded is None:
@@ -236,12 +242,23 @@ class AlertMonitor:
         finally:
             self._firing.discard(alert.id)
 
+    async def _webhook(self, alert: Alert) -> tuple[str, str] | None:
+        # Where the webhook goes is never a reason not to record the firing: without an answer
+        # the event is written without a delivery (the in-app stream carries it as always).
+        try:
+            return await self._webhook_for(alert)
+        except Exception as exc:
+            log.warning("could not choose an alert's webhook", alert=alert.id, error=str(exc))
+            return None
+
     # --- time ---------------------------------------------------------------------------------
 
     async def _sweep_expiry(self) -> None:
         while True:
             try:
                 now = self._clock.now()
+                # The engine drops its expired alerts itself (they never fire after their
+                # expire time); the database moves every armed one, disabled too, to EXPIRED.
                 self._engine.expire_due(now)
                 for alert in await self._events.expire_due(now):
                     await self.announce(alert.user_id, alert.id, alert)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from optix.alert.v1 import alert_service_pb2, alert_service_pb2_grpc
 from optix.marketdata.v1 import marketdata_service_pb2_grpc, quote_pb2
+from optix.user.v1 import user_service_pb2_grpc
 from optix_server.alert.config import AlertSettings
-from optix_server.alert.domain import Alert
 from optix_server.alert.engine import AlertIndex
 from optix_server.alert.event_service import AlertEventService
 from optix_server.alert.events import EventRepository
@@ -17,6 +17,7 @@ from optix_server.alert.quote_feed import QuoteFeed
 from optix_server.alert.repository import AlertRepository
 from optix_server.alert.service import AlertService
 from optix_server.alert.servicer import AlertServicer
+from optix_server.alert.user_webhooks import UserWebhooks, UserWebhookSettings
 from optix_server.alert.webhooks.outbox import WebhookOutbox
 from optix_server.alert.webhooks.sender import WebhookSender
 from optix_server.common.market_data import MarketDataClient
@@ -50,6 +51,12 @@ def create_module(deps: Dependencies, *, settings: AlertSettings | None = None) 
     events = EventRepository(deps.database, delivery_window=settings.webhook.max_age)
     secrets = SecretBox(derive_key(key, "optix alert webhook secret v1"))
     sender = WebhookSender(deps.database, secrets, settings, deps.clock)
+    # Alerts without a URL of their own deliver to their user's default webhook.
+    user_webhooks = UserWebhooks(
+        lambda: deps.clients.stub("user", user_service_pb2_grpc.UserServiceStub, caller=NAME),
+        secrets,
+        UserWebhookSettings.from_env(deps.settings.env),
+    )
     event_service = AlertEventService(
         events, deps.pubsub, deps.lifecycle, PageTokens(page_key, "alert events")
     )
@@ -71,7 +78,7 @@ def create_module(deps: Dependencies, *, settings: AlertSettings | None = None) 
         deps.clock,
         quote_feed,
         timing=MonitorTiming(retention=settings.event_retention),
-        webhook_for=own_webhook,
+        webhook_for=user_webhooks.webhook_for,
         on_event=sender.notify,
         pruners=[WebhookOutbox(deps.database).prune],
     )
@@ -110,12 +117,6 @@ def create_module(deps: Dependencies, *, settings: AlertSettings | None = None) 
             "events": event_service,
             "event_repository": events,
             "webhook_sender": sender,
+            "user_webhooks": user_webhooks,
         },
     )
-
-
-def own_webhook(alert: Alert) -> tuple[str, str] | None:
-    """The alert's own webhook (URL, sealed secret) unless delivery is app-only."""
-    if alert.webhook_disabled or not alert.webhook_url or alert.sealed_webhook_secret is None:
-        return None
-    return alert.webhook_url, alert.sealed_webhook_secret

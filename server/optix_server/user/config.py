@@ -44,6 +44,9 @@ class UserSettings:
     # An address where an account completed a sign-in is spared that account's account-wide
     # lock for this long, so a distributed guesser cannot lock the owner out.
     known_client_ttl: timedelta = timedelta(days=30)
+    # Services (by service-token identity) allowed to read users' default webhooks and their
+    # secrets through GetUserWebhook.
+    webhook_readers: frozenset[str] = frozenset({"alert"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> UserSettings:
@@ -80,4 +83,9 @@ class UserSettings:
                 env, "OPTIX_USER_REGISTRATIONS_PER_ADDRESS", 20, minimum=1
             ),
             known_client_ttl=_seconds(env, "OPTIX_USER_KNOWN_CLIENT_TTL_SECONDS", 30 * 86400, 60),
+            webhook_readers=frozenset(
+                name.strip()
+                for name in env_str(env, "OPTIX_USER_WEBHOOK_READERS", "alert").split(",")
+                if name.strip()
+            ),
         )

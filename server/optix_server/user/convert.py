@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from optix.user.v1 import user_pb2, user_service_pb2
 from optix_server.common.proto_values import timestamp
-from optix_server.user.domain import MfaChallenge, ProfileUpdate, TokenPair, UserProfile
+from optix_server.user.domain import (
+    MfaChallenge,
+    ProfileUpdate,
+    TokenPair,
+    UserProfile,
+    UserWebhook,
+)
 
 
 def token_pair(pair: TokenPair) -> user_pb2.TokenPair:
@@ -28,7 +34,7 @@ def mfa_challenge(challenge: MfaChallenge) -> user_pb2.MfaChallenge:
 def user(profile: UserProfile) -> user_pb2.User:
     """User message."""
     prefs = profile.notifications
-    return user_pb2.User(
+    message = user_pb2.User(
         name=profile.name,
         email=profile.email,
         display_name=profile.display_name,
@@ -42,6 +48,21 @@ def user(profile: UserProfile) -> user_pb2.User:
         create_time=timestamp(profile.create_time),
         update_time=timestamp(profile.update_time),
     )
+    if prefs.webhook_secret_create_time is not None:
+        message.notification_preferences.webhook_signing_secret_create_time.CopyFrom(
+            timestamp(prefs.webhook_secret_create_time)
+        )
+    return message
+
+
+def user_webhook(webhook: UserWebhook) -> user_service_pb2.GetUserWebhookResponse:
+    """GetUserWebhookResponse (internal: it carries the secret in clear)."""
+    reply = user_service_pb2.GetUserWebhookResponse(
+        webhook_url=webhook.url, webhook_signing_secret=webhook.secret
+    )
+    if webhook.secret_create_time is not None:
+        reply.webhook_signing_secret_create_time.CopyFrom(timestamp(webhook.secret_create_time))
+    return reply
 
 
 def profile_update(request: user_service_pb2.UpdateMeRequest) -> ProfileUpdate:
@@ -56,4 +77,5 @@ def profile_update(request: user_service_pb2.UpdateMeRequest) -> ProfileUpdate:
         email_enabled=prefs.email_enabled,
         webhook_url=prefs.webhook_url,
         current_password=request.current_password,
+        rotate_webhook_secret=request.rotate_webhook_signing_secret,
     )

@@ -33,6 +33,8 @@ class NotificationPreferences:
     push_enabled: bool
     email_enabled: bool
     webhook_url: str
+    # When the default webhook's signing secret was generated (never the secret itself).
+    webhook_secret_create_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,10 @@ class UserProfile:
             display_name=row.display_name,
             time_zone=row.time_zone,
             notifications=NotificationPreferences(
-                row.push_enabled, row.email_enabled, row.webhook_url
+                row.push_enabled,
+                row.email_enabled,
+                row.webhook_url,
+                row.webhook_secret_create_time if row.webhook_url else None,
             ),
             mfa_enabled=row.mfa_enabled,
             create_time=row.create_time,
@@ -82,6 +87,30 @@ class ProfileUpdate:
     email_enabled: bool = False
     webhook_url: str = ""
     current_password: str = ""
+    # Replace the default webhook's signing secret with a new one.
+    rotate_webhook_secret: bool = False
+
+
+@dataclass(frozen=True)
+class ProfileUpdated:
+    """UpdateMe's result: the profile, and the new webhook signing secret when one was made."""
+
+    profile: UserProfile
+    # Plain text, shown once; "" when this update generated none.
+    webhook_signing_secret: str = ""
+
+
+@dataclass(frozen=True)
+class UserWebhook:
+    """A user's default webhook for internal callers: URL and its secret in clear."""
+
+    url: str
+    secret: str
+    secret_create_time: datetime | None
+
+    def __repr__(self) -> str:
+        # Never the secret, should this value ever reach a log line or a traceback.
+        return f"UserWebhook(url=<{len(self.url)} chars>, secret=<hidden>)"
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,10 @@ class UserRow(Base):
     push_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     email_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     webhook_url: Mapped[str] = mapped_column(String(2048), default="")
+    # The default webhook's signing secret, AES-GCM sealed like the TOTP secrets (own subkey);
+    # None while there is no webhook URL.
+    webhook_signing_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_secret_create_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # TOTP secrets, AES-GCM encrypted under a key derived from the server pepper.
     mfa_secret: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -88,11 +88,26 @@ class UserRepository:
             result = await session.execute(select(UserRow).where(UserRow.email_key == email_key))
             return result.scalar_one_or_none()
 
-    async def update_user(self, user_id: str, values: Mapping[str, Any]) -> UserRow | None:
-        """Set columns of one account; AlreadyExists when a new email is taken."""
+    async def update_user(
+        self,
+        user_id: str,
+        values: Mapping[str, Any],
+        *,
+        expect: Mapping[str, Any] | None = None,
+    ) -> UserRow | None:
+        """Set columns of one account; AlreadyExists when a new email is taken. With `expect`
+        (column -> value), only while those columns still hold those values: None when the
+        account is gone or they changed (a conditional UPDATE, so concurrent writers cannot
+        both succeed)."""
+        conditions = [UserRow.id == user_id]
+        for column, value in (expect or {}).items():
+            attribute = getattr(UserRow, column)
+            conditions.append(attribute.is_(None) if value is None else attribute == value)
         try:
             async with self._db.session() as session:
-                await session.execute(update(UserRow).where(UserRow.id == user_id).values(**values))
+                result = await session.execute(update(UserRow).where(*conditions).values(**values))
+                if expect is not None and _rowcount(result) != 1:
+                    return None
                 return await session.get(UserRow, user_id, populate_existing=True)
         except IntegrityError:
             raise AlreadyExists(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.crypto import opaque_token, sha256_hex
 from optix_server.infra.db import new_id
 from optix_server.infra.errors import (
+    Aborted,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -22,20 +24,26 @@ from optix_server.infra.errors import (
     Unauthenticated,
     ViolationCollector,
 )
+from optix_server.infra.logging import get_logger
 from optix_server.infra.passwords import PasswordHasher, PasswordPolicy
 from optix_server.user import validation as v
 from optix_server.user.domain import (
     MfaChallenge,
     ProfileUpdate,
+    ProfileUpdated,
     SecondFactor,
     TokenPair,
     UserProfile,
+    UserWebhook,
 )
 from optix_server.user.guard import AttemptGuard
 from optix_server.user.mfa import MfaManager
 from optix_server.user.models import UserRow
 from optix_server.user.repository import UserRepository
 from optix_server.user.sessions import SessionManager
+from optix_server.user.webhook_secrets import WebhookSecrets
+
+log = get_logger(__name__)
 
 _NOTIFY = "notification_preferences"
 UPDATABLE_PATHS = frozenset(
@@ -50,6 +58,7 @@ UPDATABLE_PATHS = frozenset(
     }
 )
 _MAX_MASK_PATHS = 16
+_USER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _bad_credentials() -> Unauthenticated:
@@ -94,6 +103,8 @@ class UserService:
         clock: Clock,
         challenge_ttl: timedelta,
         attempts_per_challenge: int,
+        webhook_secrets: WebhookSecrets,
+        webhook_readers: frozenset[str],
     ) -> None:
         self._repo = repository
         self._hasher = hasher
@@ -106,6 +117,8 @@ class UserService:
         self._clock = clock
         self._challenge_ttl = challenge_ttl
         self._attempts_per_challenge = attempts_per_challenge
+        self._webhook_secrets = webhook_secrets
+        self._webhook_readers = webhook_readers
 
     # --- sign-up and sign-in ---------------------------------------------------------------
 
@@ -241,26 +254,101 @@ class UserService:
         """The signed-in user's profile."""
         return UserProfile.from_row(await self._user(user_id))
 
-    async def update_me(self, user_id: str, update: ProfileUpdate, address: str) -> UserProfile:
-        """Change the profile fields named in the mask."""
+    async def update_me(self, user_id: str, update: ProfileUpdate, address: str) -> ProfileUpdated:
+        """Change the profile fields named in the mask; a new default-webhook signing secret is
+        made (and returned, once) for a URL that has none yet, or on request."""
         errors = ViolationCollector()
         values = self._profile_values(update, errors)
         errors.raise_if_any()
         user = await self._user(user_id)
         if "email" in values:
             await self._confirm_password(user, update.current_password, address)
-        values["update_time"] = self._clock.now()
-        row = await self._repo.update_user(user_id, values)
+        now = self._clock.now()
+        secret = self._webhook_secret_change(user, values, update.rotate_webhook_secret, now)
+        # A webhook change is written only over the webhook state it was decided on: of two
+        # concurrent rotations, one wins and the other is ABORTED, so no response hands out a
+        # secret that is not the stored one.
+        expect = (
+            {"webhook_url": user.webhook_url, "webhook_signing_secret": user.webhook_signing_secret}
+            if "webhook_signing_secret" in values
+            else None
+        )
+        values["update_time"] = now
+        row = await self._repo.update_user(user_id, values, expect=expect)
         if row is None:
+            if expect is not None and await self._repo.get_user(user_id) is not None:
+                raise Aborted(
+                    "the webhook settings changed meanwhile; read them and try again",
+                    reason="CONCURRENT_UPDATE",
+                )
             raise NotFound(
                 "the signed-in user no longer exists", resource_type="optix.user.v1.User"
             )
-        return UserProfile.from_row(row)
+        return ProfileUpdated(UserProfile.from_row(row), secret)
+
+    def _webhook_secret_change(
+        self, user: UserRow, values: dict[str, Any], rotate: bool, now: datetime
+    ) -> str:
+        """Add the secret columns to `values` when the webhook needs a new secret (or none) and
+        return the new secret in clear ("" when none was made)."""
+        if "webhook_url" not in values and not rotate:
+            return ""
+        url = values.get("webhook_url", user.webhook_url)
+        if not url:
+            if rotate:
+                raise FailedPrecondition(
+                    "there is no default webhook URL to rotate a signing secret for",
+                    reason="NO_WEBHOOK_URL",
+                )
+            values["webhook_signing_secret"] = None
+            values["webhook_secret_create_time"] = None
+            return ""
+        # A URL keeps its secret; a different URL gets its own, so a receiver the user moved
+        # away from cannot sign requests the new receiver would trust.
+        if not rotate and user.webhook_signing_secret is not None and url == user.webhook_url:
+            return ""
+        secret = self._webhook_secrets.new_secret()
+        values["webhook_signing_secret"] = self._webhook_secrets.seal(secret, user.id)
+        values["webhook_secret_create_time"] = now
+        return secret
+
+    async def user_webhook(self, caller_service: str | None, name: str) -> UserWebhook:
+        """A user's default webhook with its secret in clear, for an allowed internal service
+        only (`caller_service`: the caller's service identity, None for a user)."""
+        # Before anything else: a non-service caller learns nothing, not even whether the
+        # name is well formed or the user exists.
+        if caller_service is None or caller_service not in self._webhook_readers:
+            raise PermissionDenied(
+                "GetUserWebhook is internal: it needs an allowed service identity",
+                reason="SERVICE_IDENTITY_REQUIRED",
+            )
+        parts = name.split("/")
+        if len(parts) != 2 or parts[0] != "users" or not _USER_ID.fullmatch(parts[1]):
+            raise InvalidArgument(
+                "name is not a valid user name",
+                [FieldViolation("name", "expected users/{user} with the user's id")],
+            )
+        row = await self._repo.get_user(parts[1])
+        if row is None:
+            raise NotFound(
+                f"{name} not found", resource_type="optix.user.v1.User", resource_name=name
+            )
+        if not row.webhook_url:
+            return UserWebhook("", "", None)
+        secret = self._webhook_secrets.open(row.webhook_signing_secret, row.id)
+        if secret is None and row.webhook_signing_secret is not None:
+            log.warning("a default webhook secret does not open", user_id=row.id)
+        # A URL from before secrets existed (or whose secret does not open) has none: it gets
+        # one when the user sets it again or rotates, and is not delivered to until then.
+        return UserWebhook(
+            row.webhook_url, secret or "", row.webhook_secret_create_time if secret else None
+        )
 
     def _profile_values(self, update: ProfileUpdate, errors: ViolationCollector) -> dict[str, Any]:
         paths = update.paths
         if not paths:
-            errors.add("update_mask", "must name at least one field")
+            if not update.rotate_webhook_secret:
+                errors.add("update_mask", "must name at least one field")
             return {}
         if len(paths) > _MAX_MASK_PATHS:
             errors.add("update_mask", f"must name at most {_MAX_MASK_PATHS} fields")

@@ -8,7 +8,7 @@ from grpc import aio
 
 from optix.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 from optix_server.common.proto_values import timestamp
-from optix_server.infra.auth.principal import current_user_id
+from optix_server.infra.auth.principal import PrincipalKind, current_principal, current_user_id
 from optix_server.infra.peer import TrustedProxies, client_address
 from optix_server.user import convert
 from optix_server.user.domain import MfaChallenge, SecondFactor
@@ -94,10 +94,13 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         self, request: user_service_pb2.UpdateMeRequest, context: Context
     ) -> user_service_pb2.UpdateMeResponse:
         """Update the masked profile fields."""
-        profile = await self._service.update_me(
+        updated = await self._service.update_me(
             current_user_id(), convert.profile_update(request), self._address(context)
         )
-        return user_service_pb2.UpdateMeResponse(user=convert.user(profile))
+        return user_service_pb2.UpdateMeResponse(
+            user=convert.user(updated.profile),
+            webhook_signing_secret=updated.webhook_signing_secret,
+        )
 
     async def ChangePassword(
         self, request: user_service_pb2.ChangePasswordRequest, context: Context
@@ -143,3 +146,12 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             keys=[user_pb2.JsonWebKey(**key) for key in jwks.keys],
             generate_time=timestamp(jwks.generate_time),
         )
+
+    async def GetUserWebhook(
+        self, request: user_service_pb2.GetUserWebhookRequest, context: Context
+    ) -> user_service_pb2.GetUserWebhookResponse:
+        """Internal: a user's default webhook and its secret, for allowed services only."""
+        caller = current_principal()
+        service = caller.subject if caller.kind is PrincipalKind.SERVICE else None
+        webhook = await self._service.user_webhook(service, request.name)
+        return convert.user_webhook(webhook)

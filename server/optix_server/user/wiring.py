@@ -18,6 +18,7 @@ from optix_server.user.service import UserService
 from optix_server.user.servicer import UserServicer
 from optix_server.user.sessions import SessionManager
 from optix_server.user.validation import TimeZones
+from optix_server.user.webhook_secrets import WebhookSecrets
 
 log = get_logger(__name__)
 
@@ -80,6 +81,10 @@ def create_module(deps: Dependencies, *, settings: UserSettings | None = None) -
         clock=clock,
         challenge_ttl=settings.mfa_challenge_ttl,
         attempts_per_challenge=settings.mfa_attempts_per_challenge,
+        webhook_secrets=WebhookSecrets(
+            SecretBox(derive_key(pepper, "optix user webhook secret v1"))
+        ),
+        webhook_readers=settings.webhook_readers,
     )
     # Per-address limits need the real client behind the edge: proxies are a process setting.
     servicer = UserServicer(service, deps.settings.trusted_proxies)

@@ -95,7 +95,7 @@ class WebhookOutbox:
             if not taken:
                 return []
             rows = await session.execute(
-                select(_D, AlertEventRow, AlertRow.sealed_webhook_secret)
+                select(_D, AlertEventRow, AlertRow.sealed_webhook_secret, AlertRow.webhook_url)
                 .outerjoin(
                     AlertEventRow,
                     and_(
@@ -116,12 +116,15 @@ class WebhookOutbox:
                     alert_id=row.alert_id,
                     url=row.url,
                     sealed_snapshot_secret=row.sealed_secret,
-                    sealed_alert_secret=alert_secret,
+                    # The alert's current secret signs only deliveries to its own current URL
+                    # (a rotation takes effect at once); a delivery to the user's default
+                    # webhook, or to a URL since replaced, keeps the secret it fired with.
+                    sealed_alert_secret=alert_secret if alert_url == row.url else None,
                     attempts=row.attempts,
                     give_up_time=row.give_up_time,
                     event=_event(event) if event is not None else None,
                 )
-                for row, event, alert_secret in rows
+                for row, event, alert_secret, alert_url in rows
             ]
 
     async def record(

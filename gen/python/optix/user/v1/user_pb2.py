@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18optix/user/v1/user.proto\x12\roptix.user.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x02\n\x04User\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x11\n\ttime_zone\x18\x04 \x01(\t\x12H\n\x18notification_preferences\x18\x05 \x01(\x0b\x32&.optix.user.v1.NotificationPreferences\x12\x13\n\x0bmfa_enabled\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"[\n\x17NotificationPreferences\x12\x14\n\x0cpush_enabled\x18\x01 \x01(\x08\x12\x15\n\remail_enabled\x18\x02 \x01(\x08\x12\x13\n\x0bwebhook_url\x18\x03 \x01(\t\"\xc9\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12<\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12=\n\x19refresh_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ntoken_type\x18\x05 \x01(\t\"U\n\x0cMfaChallenge\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\nJsonWebKey\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03\x63rv\x18\x02 \x01(\t\x12\t\n\x01x\x18\x03 \x01(\t\x12\x0b\n\x03kid\x18\x04 \x01(\t\x12\x0b\n\x03\x61lg\x18\x05 \x01(\t\x12\x0b\n\x03use\x18\x06 \x01(\tB\x02P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18optix/user/v1/user.proto\x12\roptix.user.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x02\n\x04User\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x11\n\ttime_zone\x18\x04 \x01(\t\x12H\n\x18notification_preferences\x18\x05 \x01(\x0b\x32&.optix.user.v1.NotificationPreferences\x12\x13\n\x0bmfa_enabled\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa3\x01\n\x17NotificationPreferences\x12\x14\n\x0cpush_enabled\x18\x01 \x01(\x08\x12\x15\n\remail_enabled\x18\x02 \x01(\x08\x12\x13\n\x0bwebhook_url\x18\x03 \x01(\t\x12\x46\n\"webhook_signing_secret_create_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc9\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12<\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12=\n\x19refresh_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ntoken_type\x18\x05 \x01(\t\"U\n\x0cMfaChallenge\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\nJsonWebKey\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03\x63rv\x18\x02 \x01(\t\x12\t\n\x01x\x18\x03 \x01(\t\x12\x0b\n\x03kid\x18\x04 \x01(\t\x12\x0b\n\x03\x61lg\x18\x05 \x01(\t\x12\x0b\n\x03use\x18\x06 \x01(\tB\x02P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,12 +35,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'P\001'
   _globals['_USER']._serialized_start=77
   _globals['_USER']._serialized_end=346
-  _globals['_NOTIFICATIONPREFERENCES']._serialized_start=348
-  _globals['_NOTIFICATIONPREFERENCES']._serialized_end=439
-  _globals['_TOKENPAIR']._serialized_start=442
-  _globals['_TOKENPAIR']._serialized_end=643
-  _globals['_MFACHALLENGE']._serialized_start=645
-  _globals['_MFACHALLENGE']._serialized_end=730
-  _globals['_JSONWEBKEY']._serialized_start=732
-  _globals['_JSONWEBKEY']._serialized_end=820
+  _globals['_NOTIFICATIONPREFERENCES']._serialized_start=349
+  _globals['_NOTIFICATIONPREFERENCES']._serialized_end=512
+  _globals['_TOKENPAIR']._serialized_start=515
+  _globals['_TOKENPAIR']._serialized_end=716
+  _globals['_MFACHALLENGE']._serialized_start=718
+  _globals['_MFACHALLENGE']._serialized_end=803
+  _globals['_JSONWEBKEY']._serialized_start=805
+  _globals['_JSONWEBKEY']._serialized_end=893
 # @@protoc_insertion_point(module_scope)

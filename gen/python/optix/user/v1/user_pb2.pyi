@@ -82,22 +82,36 @@ class NotificationPreferences(_message.Message):
     PUSH_ENABLED_FIELD_NUMBER: _builtins.int
     EMAIL_ENABLED_FIELD_NUMBER: _builtins.int
     WEBHOOK_URL_FIELD_NUMBER: _builtins.int
+    WEBHOOK_SIGNING_SECRET_CREATE_TIME_FIELD_NUMBER: _builtins.int
     push_enabled: _builtins.bool
     """Push alert events to the app (the in-app stream always carries them)."""
     email_enabled: _builtins.bool
     """Send alert events by email."""
     webhook_url: _builtins.str
-    """Default webhook URL for alert delivery, used when an alert has none of its own. HTTPS only."""
+    """Default webhook URL for alert delivery, used when an alert has none of its own (and is not
+    `webhook_disabled`). HTTPS only, at most 2048 characters; empty for none. Events are POSTed
+    and signed as described at `optix.alert.v1.AlertDelivery`, with this URL's own signing secret:
+    setting a URL the current secret was not made for (the first one, or a different one)
+    generates a new secret, returned once in that UpdateMeResponse; clearing the URL deletes it.
+    """
+    @_builtins.property
+    def webhook_signing_secret_create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the current signing secret of `webhook_url` was generated; unset while there is no
+        webhook URL. Output only: the secret itself is never readable after the UpdateMeResponse that
+        generated it.
+        """
+
     def __init__(
         self,
         *,
         push_enabled: _builtins.bool = ...,
         email_enabled: _builtins.bool = ...,
         webhook_url: _builtins.str = ...,
+        webhook_signing_secret_create_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["webhook_signing_secret_create_time", b"webhook_signing_secret_create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["email_enabled", b"email_enabled", "push_enabled", b"push_enabled", "webhook_url", b"webhook_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email_enabled", b"email_enabled", "push_enabled", b"push_enabled", "webhook_signing_secret_create_time", b"webhook_signing_secret_create_time", "webhook_url", b"webhook_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from optix.user.v1 import user_pb2 as optix_dot_user_dot_v1_dot_user__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n optix/user/v1/user_service.proto\x12\roptix.user.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18optix/user/v1/user.proto\"[\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x11\n\ttime_zone\x18\x04 \x01(\t\"_\n\x10RegisterResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.optix.user.v1.User\x12(\n\x06tokens\x18\x02 \x01(\x0b\x32\x18.optix.user.v1.TokenPair\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"{\n\rLoginResponse\x12*\n\x06tokens\x18\x01 \x01(\x0b\x32\x18.optix.user.v1.TokenPairH\x00\x12\x34\n\rmfa_challenge\x18\x02 \x01(\x0b\x32\x1b.optix.user.v1.MfaChallengeH\x00\x42\x08\n\x06result\"g\n\x17\x43ompleteMfaLoginRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12\x13\n\ttotp_code\x18\x02 \x01(\tH\x00\x12\x17\n\rrecovery_code\x18\x03 \x01(\tH\x00\x42\x08\n\x06\x66\x61\x63tor\"D\n\x18\x43ompleteMfaLoginResponse\x12(\n\x06tokens\x18\x01 \x01(\x0b\x32\x18.optix.user.v1.TokenPair\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"@\n\x14RefreshTokenResponse\x12(\n\x06tokens\x18\x01 \x01(\x0b\x32\x18.optix.user.v1.TokenPair\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse\"\x0e\n\x0cGetMeRequest\"2\n\rGetMeResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.optix.user.v1.User\"\x7f\n\x0fUpdateMeRequest\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.optix.user.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x18\n\x10\x63urrent_password\x18\x03 \x01(\t\"5\n\x10UpdateMeResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.optix.user.v1.User\"G\n\x15\x43hangePasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"B\n\x16\x43hangePasswordResponse\x12(\n\x06tokens\x18\x01 \x01(\x0b\x32\x18.optix.user.v1.TokenPair\"\x11\n\x0fSetupMfaRequest\"7\n\x10SetupMfaResponse\x12\x0e\n\x06secret\x18\x01 \x01(\t\x12\x13\n\x0botpauth_uri\x18\x02 \x01(\t\"&\n\x11\x43onfirmMfaRequest\x12\x11\n\ttotp_code\x18\x01 \x01(\t\",\n\x12\x43onfirmMfaResponse\x12\x16\n\x0erecovery_codes\x18\x01 \x03(\t\"K\n\x11\x44isableMfaRequest\x12\x13\n\ttotp_code\x18\x01 \x01(\tH\x00\x12\x17\n\rrecovery_code\x18\x02 \x01(\tH\x00\x42\x08\n\x06\x66\x61\x63tor\"\x14\n\x12\x44isableMfaResponse\"\x10\n\x0eGetJwksRequest\"m\n\x0fGetJwksResponse\x12\'\n\x04keys\x18\x01 \x03(\x0b\x32\x19.optix.user.v1.JsonWebKey\x12\x31\n\rgenerate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xd0\x07\n\x0bUserService\x12K\n\x08Register\x12\x1e.optix.user.v1.RegisterRequest\x1a\x1f.optix.user.v1.RegisterResponse\x12\x42\n\x05Login\x12\x1b.optix.user.v1.LoginRequest\x1a\x1c.optix.user.v1.LoginResponse\x12\x63\n\x10\x43ompleteMfaLogin\x12&.optix.user.v1.CompleteMfaLoginRequest\x1a\'.optix.user.v1.CompleteMfaLoginResponse\x12W\n\x0cRefreshToken\x12\".optix.user.v1.RefreshTokenRequest\x1a#.optix.user.v1.RefreshTokenResponse\x12\x45\n\x06Logout\x12\x1c.optix.user.v1.LogoutRequest\x1a\x1d.optix.user.v1.LogoutResponse\x12\x42\n\x05GetMe\x12\x1b.optix.user.v1.GetMeRequest\x1a\x1c.optix.user.v1.GetMeResponse\x12K\n\x08UpdateMe\x12\x1e.optix.user.v1.UpdateMeRequest\x1a\x1f.optix.user.v1.UpdateMeResponse\x12]\n\x0e\x43hangePassword\x12$.optix.user.v1.ChangePasswordRequest\x1a%.optix.user.v1.ChangePasswordResponse\x12K\n\x08SetupMfa\x12\x1e.optix.user.v1.SetupMfaRequest\x1a\x1f.optix.user.v1.SetupMfaResponse\x12Q\n\nConfirmMfa\x12 .optix.user.v1.ConfirmMfaRequest\x1a!.optix.user.v1.ConfirmMfaResponse\x12Q\n\nDisableMfa\x12 .optix.user.v1.DisableMfaRequest\x1a!.optix.user.v1.DisableMfaResponse\x12H\n\x07GetJwks\x12\x1d.optix.user.v1.GetJwksRequest\x1a\x1e.optix.user.v1.GetJwksResponseB\x02P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n optix/user/v1/user_service.proto\x12\roptix.user.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18optix/user/v1/user.proto\"[\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x11\n\ttime_zone\x18\x04 \x01(\t\"_\n\x10RegisterResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.optix.user.v1.User\x12(\n\x06tokens\x18\x02 \x01(\x0b\x32\x18.optix.user.v1.TokenPair\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"{\n\rLoginResponse\x12*\n\x06tokens\x18\x01 \x01(\x0b\x32\x18.optix.user.v1.TokenPairH\x00\x12\x34\n\rmfa_challenge\x18\x02 \x01(\x0b\x32\x1b.optix.user.v1.MfaChallengeH\x00\x42\x08\n\x06result\"g\n\x17\x43ompleteMfaLoginRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12\x13\n\ttotp_code\x18\x02 \x01(\tH\x00\x12\x17\n\rrecovery_code\x18\x03 \x01(\tH\x00\x42\x08\n\x06\x66\x61\x63tor\"D\n\x18\x43ompleteMfaLoginResponse\x12(\n\x06tokens\x18\x01 \x01(\x0b\x32\x18.optix.user.v1.TokenPair\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"@\n\x14RefreshTokenResponse\x12(\n\x06tokens\x18\x01 \x01(\x0b\x32\x18.optix.user.v1.TokenPair\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse\"\x0e\n\x0cGetMeRequest\"2\n\rGetMeResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.optix.user.v1.User\"\xa6\x01\n\x0fUpdateMeRequest\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.optix.user.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x18\n\x10\x63urrent_password\x18\x03 \x01(\t\x12%\n\x1drotate_webhook_signing_secret\x18\x04 \x01(\x08\"U\n\x10UpdateMeResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.optix.user.v1.User\x12\x1e\n\x16webhook_signing_secret\x18\x02 \x01(\t\"G\n\x15\x43hangePasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"B\n\x16\x43hangePasswordResponse\x12(\n\x06tokens\x18\x01 \x01(\x0b\x32\x18.optix.user.v1.TokenPair\"\x11\n\x0fSetupMfaRequest\"7\n\x10SetupMfaResponse\x12\x0e\n\x06secret\x18\x01 \x01(\t\x12\x13\n\x0botpauth_uri\x18\x02 \x01(\t\"&\n\x11\x43onfirmMfaRequest\x12\x11\n\ttotp_code\x18\x01 \x01(\t\",\n\x12\x43onfirmMfaResponse\x12\x16\n\x0erecovery_codes\x18\x01 \x03(\t\"K\n\x11\x44isableMfaRequest\x12\x13\n\ttotp_code\x18\x01 \x01(\tH\x00\x12\x17\n\rrecovery_code\x18\x02 \x01(\tH\x00\x42\x08\n\x06\x66\x61\x63tor\"\x14\n\x12\x44isableMfaResponse\"\x10\n\x0eGetJwksRequest\"m\n\x0fGetJwksResponse\x12\'\n\x04keys\x18\x01 \x03(\x0b\x32\x19.optix.user.v1.JsonWebKey\x12\x31\n\rgenerate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\x15GetUserWebhookRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x95\x01\n\x16GetUserWebhookResponse\x12\x13\n\x0bwebhook_url\x18\x01 \x01(\t\x12\x1e\n\x16webhook_signing_secret\x18\x02 \x01(\t\x12\x46\n\"webhook_signing_secret_create_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xaf\x08\n\x0bUserService\x12K\n\x08Register\x12\x1e.optix.user.v1.RegisterRequest\x1a\x1f.optix.user.v1.RegisterResponse\x12\x42\n\x05Login\x12\x1b.optix.user.v1.LoginRequest\x1a\x1c.optix.user.v1.LoginResponse\x12\x63\n\x10\x43ompleteMfaLogin\x12&.optix.user.v1.CompleteMfaLoginRequest\x1a\'.optix.user.v1.CompleteMfaLoginResponse\x12W\n\x0cRefreshToken\x12\".optix.user.v1.RefreshTokenRequest\x1a#.optix.user.v1.RefreshTokenResponse\x12\x45\n\x06Logout\x12\x1c.optix.user.v1.LogoutRequest\x1a\x1d.optix.user.v1.LogoutResponse\x12\x42\n\x05GetMe\x12\x1b.optix.user.v1.GetMeRequest\x1a\x1c.optix.user.v1.GetMeResponse\x12K\n\x08UpdateMe\x12\x1e.optix.user.v1.UpdateMeRequest\x1a\x1f.optix.user.v1.UpdateMeResponse\x12]\n\x0e\x43hangePassword\x12$.optix.user.v1.ChangePasswordRequest\x1a%.optix.user.v1.ChangePasswordResponse\x12K\n\x08SetupMfa\x12\x1e.optix.user.v1.SetupMfaRequest\x1a\x1f.optix.user.v1.SetupMfaResponse\x12Q\n\nConfirmMfa\x12 .optix.user.v1.ConfirmMfaRequest\x1a!.optix.user.v1.ConfirmMfaResponse\x12Q\n\nDisableMfa\x12 .optix.user.v1.DisableMfaRequest\x1a!.optix.user.v1.DisableMfaResponse\x12H\n\x07GetJwks\x12\x1d.optix.user.v1.GetJwksRequest\x1a\x1e.optix.user.v1.GetJwksResponse\x12]\n\x0eGetUserWebhook\x12$.optix.user.v1.GetUserWebhookRequest\x1a%.optix.user.v1.GetUserWebhookResponseB\x02P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,30 +59,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMEREQUEST']._serialized_end=867
   _globals['_GETMERESPONSE']._serialized_start=869
   _globals['_GETMERESPONSE']._serialized_end=919
-  _globals['_UPDATEMEREQUEST']._serialized_start=921
-  _globals['_UPDATEMEREQUEST']._serialized_end=1048
-  _globals['_UPDATEMERESPONSE']._serialized_start=1050
-  _globals['_UPDATEMERESPONSE']._serialized_end=1103
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1105
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1176
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1178
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1244
-  _globals['_SETUPMFAREQUEST']._serialized_start=1246
-  _globals['_SETUPMFAREQUEST']._serialized_end=1263
-  _globals['_SETUPMFARESPONSE']._serialized_start=1265
-  _globals['_SETUPMFARESPONSE']._serialized_end=1320
-  _globals['_CONFIRMMFAREQUEST']._serialized_start=1322
-  _globals['_CONFIRMMFAREQUEST']._serialized_end=1360
-  _globals['_CONFIRMMFARESPONSE']._serialized_start=1362
-  _globals['_CONFIRMMFARESPONSE']._serialized_end=1406
-  _globals['_DISABLEMFAREQUEST']._serialized_start=1408
-  _globals['_DISABLEMFAREQUEST']._serialized_end=1483
-  _globals['_DISABLEMFARESPONSE']._serialized_start=1485
-  _globals['_DISABLEMFARESPONSE']._serialized_end=1505
-  _globals['_GETJWKSREQUEST']._serialized_start=1507
-  _globals['_GETJWKSREQUEST']._serialized_end=1523
-  _globals['_GETJWKSRESPONSE']._serialized_start=1525
-  _globals['_GETJWKSRESPONSE']._serialized_end=1634
-  _globals['_USERSERVICE']._serialized_start=1637
-  _globals['_USERSERVICE']._serialized_end=2613
+  _globals['_UPDATEMEREQUEST']._serialized_start=922
+  _globals['_UPDATEMEREQUEST']._serialized_end=1088
+  _globals['_UPDATEMERESPONSE']._serialized_start=1090
+  _globals['_UPDATEMERESPONSE']._serialized_end=1175
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1177
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1248
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1250
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1316
+  _globals['_SETUPMFAREQUEST']._serialized_start=1318
+  _globals['_SETUPMFAREQUEST']._serialized_end=1335
+  _globals['_SETUPMFARESPONSE']._serialized_start=1337
+  _globals['_SETUPMFARESPONSE']._serialized_end=1392
+  _globals['_CONFIRMMFAREQUEST']._serialized_start=1394
+  _globals['_CONFIRMMFAREQUEST']._serialized_end=1432
+  _globals['_CONFIRMMFARESPONSE']._serialized_start=1434
+  _globals['_CONFIRMMFARESPONSE']._serialized_end=1478
+  _globals['_DISABLEMFAREQUEST']._serialized_start=1480
+  _globals['_DISABLEMFAREQUEST']._serialized_end=1555
+  _globals['_DISABLEMFARESPONSE']._serialized_start=1557
+  _globals['_DISABLEMFARESPONSE']._serialized_end=1577
+  _globals['_GETJWKSREQUEST']._serialized_start=1579
+  _globals['_GETJWKSREQUEST']._serialized_end=1595
+  _globals['_GETJWKSRESPONSE']._serialized_start=1597
+  _globals['_GETJWKSRESPONSE']._serialized_end=1706
+  _globals['_GETUSERWEBHOOKREQUEST']._serialized_start=1708
+  _globals['_GETUSERWEBHOOKREQUEST']._serialized_end=1745
+  _globals['_GETUSERWEBHOOKRESPONSE']._serialized_start=1748
+  _globals['_GETUSERWEBHOOKRESPONSE']._serialized_end=1897
+  _globals['_USERSERVICE']._serialized_start=1900
+  _globals['_USERSERVICE']._serialized_end=2971
 # @@protoc_insertion_point(module_scope)

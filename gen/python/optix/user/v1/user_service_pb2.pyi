@@ -334,8 +334,16 @@ class UpdateMeRequest(_message.Message):
     USER_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     CURRENT_PASSWORD_FIELD_NUMBER: _builtins.int
+    ROTATE_WEBHOOK_SIGNING_SECRET_FIELD_NUMBER: _builtins.int
     current_password: _builtins.str
     """The current password; required when `email` is in `update_mask`."""
+    rotate_webhook_signing_secret: _builtins.bool
+    """True to replace the default webhook's signing secret with a new one, returned in the
+    response. Alerts that fire from then on are signed with it (the alert service may take a few
+    seconds to notice); deliveries already queued keep the secret they fired with, so a receiver
+    should accept both for a while. FAILED_PRECONDITION when the user has no default webhook URL
+    after the update.
+    """
     @_builtins.property
     def user(self) -> _user_pb2.User:
         """The new values; only the fields named in `update_mask` are read."""
@@ -343,7 +351,8 @@ class UpdateMeRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """Fields to update: `display_name`, `time_zone`, `notification_preferences` (or its subfields),
-        `email`. An empty mask is INVALID_ARGUMENT.
+        `email`. An empty mask is INVALID_ARGUMENT, unless `rotate_webhook_signing_secret` is true
+        (a rotation alone changes no field).
         """
 
     def __init__(
@@ -352,10 +361,11 @@ class UpdateMeRequest(_message.Message):
         user: _user_pb2.User | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
         current_password: _builtins.str = ...,
+        rotate_webhook_signing_secret: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "user", b"user"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_password", b"current_password", "update_mask", b"update_mask", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_password", b"current_password", "rotate_webhook_signing_secret", b"rotate_webhook_signing_secret", "update_mask", b"update_mask", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -368,6 +378,13 @@ class UpdateMeResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
+    WEBHOOK_SIGNING_SECRET_FIELD_NUMBER: _builtins.int
+    webhook_signing_secret: _builtins.str
+    """A new signing secret for the default webhook, set only when this update generated one: the
+    webhook URL was set to a URL it had no secret for (the first URL, or a different one), or
+    `rotate_webhook_signing_secret` was true. "whsec_" followed by 43 base64url characters.
+    Shown only here: store it now, it cannot be read again.
+    """
     @_builtins.property
     def user(self) -> _user_pb2.User:
         """The updated user."""
@@ -376,10 +393,11 @@ class UpdateMeResponse(_message.Message):
         self,
         *,
         user: _user_pb2.User | None = ...,
+        webhook_signing_secret: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user", "webhook_signing_secret", b"webhook_signing_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -615,3 +633,57 @@ class GetJwksResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetJwksResponse: _TypeAlias = GetJwksResponse  # noqa: Y015
+
+@_typing.final
+class GetUserWebhookRequest(_message.Message):
+    """Request for GetUserWebhook (internal)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The user, `users/{user}`. `users/me` is not accepted: the caller is a service, not a user."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUserWebhookRequest: _TypeAlias = GetUserWebhookRequest  # noqa: Y015
+
+@_typing.final
+class GetUserWebhookResponse(_message.Message):
+    """Response for GetUserWebhook (internal). Carries a secret: never log it, never pass it on."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEBHOOK_URL_FIELD_NUMBER: _builtins.int
+    WEBHOOK_SIGNING_SECRET_FIELD_NUMBER: _builtins.int
+    WEBHOOK_SIGNING_SECRET_CREATE_TIME_FIELD_NUMBER: _builtins.int
+    webhook_url: _builtins.str
+    """The user's default webhook URL; empty when they have none."""
+    webhook_signing_secret: _builtins.str
+    """The URL's signing secret in clear (the HMAC key is its UTF-8 bytes); empty without a URL."""
+    @_builtins.property
+    def webhook_signing_secret_create_time(self) -> _timestamp_pb2.Timestamp:
+        """When that secret was generated; unset without a URL."""
+
+    def __init__(
+        self,
+        *,
+        webhook_url: _builtins.str = ...,
+        webhook_signing_secret: _builtins.str = ...,
+        webhook_signing_secret_create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["webhook_signing_secret_create_time", b"webhook_signing_secret_create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["webhook_signing_secret", b"webhook_signing_secret", "webhook_signing_secret_create_time", b"webhook_signing_secret_create_time", "webhook_url", b"webhook_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUserWebhookResponse: _TypeAlias = GetUserWebhookResponse  # noqa: Y015

@@ -96,6 +96,11 @@ class UserServiceStub:
                 request_serializer=optix_dot_user_dot_v1_dot_user__service__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=optix_dot_user_dot_v1_dot_user__service__pb2.GetJwksResponse.FromString,
                 _registered_method=True)
+        self.GetUserWebhook = channel.unary_unary(
+                '/optix.user.v1.UserService/GetUserWebhook',
+                request_serializer=optix_dot_user_dot_v1_dot_user__service__pb2.GetUserWebhookRequest.SerializeToString,
+                response_deserializer=optix_dot_user_dot_v1_dot_user__service__pb2.GetUserWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -191,6 +196,16 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUserWebhook(self, request, context):
+        """Internal: returns a user's default webhook with its signing secret in clear, for the alert
+        service to sign deliveries. Callable only with an OPTIX service identity token of an allowed
+        service (the alert service); a user's access token is PERMISSION_DENIED, and the edge (Envoy)
+        refuses it with PERMISSION_DENIED for every client. NOT_FOUND when the user does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -253,6 +268,11 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.GetJwks,
                     request_deserializer=optix_dot_user_dot_v1_dot_user__service__pb2.GetJwksRequest.FromString,
                     response_serializer=optix_dot_user_dot_v1_dot_user__service__pb2.GetJwksResponse.SerializeToString,
+            ),
+            'GetUserWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUserWebhook,
+                    request_deserializer=optix_dot_user_dot_v1_dot_user__service__pb2.GetUserWebhookRequest.FromString,
+                    response_serializer=optix_dot_user_dot_v1_dot_user__service__pb2.GetUserWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -581,6 +601,33 @@ class UserService:
             '/optix.user.v1.UserService/GetJwks',
             optix_dot_user_dot_v1_dot_user__service__pb2.GetJwksRequest.SerializeToString,
             optix_dot_user_dot_v1_dot_user__service__pb2.GetJwksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUserWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/optix.user.v1.UserService/GetUserWebhook',
+            optix_dot_user_dot_v1_dot_user__service__pb2.GetUserWebhookRequest.SerializeToString,
+            optix_dot_user_dot_v1_dot_user__service__pb2.GetUserWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,12 @@ class UserServiceStub:
     """Disables MFA. Needs a current TOTP code (or a recovery code)."""
     GetJwks: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetJwksRequest, _user_service_pb2.GetJwksResponse]
     """Publishes the public keys that verify access tokens (JWKS), current and recent, for rotation."""
+    GetUserWebhook: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetUserWebhookRequest, _user_service_pb2.GetUserWebhookResponse]
+    """Internal: returns a user's default webhook with its signing secret in clear, for the alert
+    service to sign deliveries. Callable only with an OPTIX service identity token of an allowed
+    service (the alert service); a user's access token is PERMISSION_DENIED, and the edge (Envoy)
+    refuses it with PERMISSION_DENIED for every client. NOT_FOUND when the user does not exist.
+    """
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -105,6 +111,12 @@ class UserServiceAsyncStub(UserServiceStub):
     """Disables MFA. Needs a current TOTP code (or a recovery code)."""
     GetJwks: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetJwksRequest, _user_service_pb2.GetJwksResponse]  # type: ignore[assignment]
     """Publishes the public keys that verify access tokens (JWKS), current and recent, for rotation."""
+    GetUserWebhook: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetUserWebhookRequest, _user_service_pb2.GetUserWebhookResponse]  # type: ignore[assignment]
+    """Internal: returns a user's default webhook with its signing secret in clear, for the alert
+    service to sign deliveries. Callable only with an OPTIX service identity token of an allowed
+    service (the alert service); a user's access token is PERMISSION_DENIED, and the edge (Envoy)
+    refuses it with PERMISSION_DENIED for every client. NOT_FOUND when the user does not exist.
+    """
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     """Accounts, sign-in, tokens and multi-factor authentication. Register, Login, CompleteMfaLogin,
@@ -213,5 +225,17 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.GetJwksResponse, _abc.Awaitable[_user_service_pb2.GetJwksResponse]]:
         """Publishes the public keys that verify access tokens (JWKS), current and recent, for rotation."""
+
+    @_abc_1.abstractmethod
+    def GetUserWebhook(
+        self,
+        request: _user_service_pb2.GetUserWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.GetUserWebhookResponse, _abc.Awaitable[_user_service_pb2.GetUserWebhookResponse]]:
+        """Internal: returns a user's default webhook with its signing secret in clear, for the alert
+        service to sign deliveries. Callable only with an OPTIX service identity token of an allowed
+        service (the alert service); a user's access token is PERMISSION_DENIED, and the edge (Envoy)
+        refuses it with PERMISSION_DENIED for every client. NOT_FOUND when the user does not exist.
+        """
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

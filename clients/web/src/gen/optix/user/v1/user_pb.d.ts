@@ -101,11 +101,24 @@ export declare type NotificationPreferences = Message<"optix.user.v1.Notificatio
   emailEnabled: boolean;
 
   /**
-   * Default webhook URL for alert delivery, used when an alert has none of its own. HTTPS only.
+   * Default webhook URL for alert delivery, used when an alert has none of its own (and is not
+   * `webhook_disabled`). HTTPS only, at most 2048 characters; empty for none. Events are POSTed
+   * and signed as described at `optix.alert.v1.AlertDelivery`, with this URL's own signing secret:
+   * setting a URL the current secret was not made for (the first one, or a different one)
+   * generates a new secret, returned once in that UpdateMeResponse; clearing the URL deletes it.
    *
    * @generated from field: string webhook_url = 3;
    */
   webhookUrl: string;
+
+  /**
+   * When the current signing secret of `webhook_url` was generated; unset while there is no
+   * webhook URL. Output only: the secret itself is never readable after the UpdateMeResponse that
+   * generated it.
+   *
+   * @generated from field: google.protobuf.Timestamp webhook_signing_secret_create_time = 4;
+   */
+  webhookSigningSecretCreateTime?: Timestamp | undefined;
 };
 
 /**

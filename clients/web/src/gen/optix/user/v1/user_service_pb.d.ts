@@ -329,7 +329,8 @@ export declare type UpdateMeRequest = Message<"optix.user.v1.UpdateMeRequest"> &
 
   /**
    * Fields to update: `display_name`, `time_zone`, `notification_preferences` (or its subfields),
-   * `email`. An empty mask is INVALID_ARGUMENT.
+   * `email`. An empty mask is INVALID_ARGUMENT, unless `rotate_webhook_signing_secret` is true
+   * (a rotation alone changes no field).
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -341,6 +342,17 @@ export declare type UpdateMeRequest = Message<"optix.user.v1.UpdateMeRequest"> &
    * @generated from field: string current_password = 3;
    */
   currentPassword: string;
+
+  /**
+   * True to replace the default webhook's signing secret with a new one, returned in the
+   * response. Alerts that fire from then on are signed with it (the alert service may take a few
+   * seconds to notice); deliveries already queued keep the secret they fired with, so a receiver
+   * should accept both for a while. FAILED_PRECONDITION when the user has no default webhook URL
+   * after the update.
+   *
+   * @generated from field: bool rotate_webhook_signing_secret = 4;
+   */
+  rotateWebhookSigningSecret: boolean;
 };
 
 /**
@@ -361,6 +373,16 @@ export declare type UpdateMeResponse = Message<"optix.user.v1.UpdateMeResponse">
    * @generated from field: optix.user.v1.User user = 1;
    */
   user?: User | undefined;
+
+  /**
+   * A new signing secret for the default webhook, set only when this update generated one: the
+   * webhook URL was set to a URL it had no secret for (the first URL, or a different one), or
+   * `rotate_webhook_signing_secret` was true. "whsec_" followed by 43 base64url characters.
+   * Shown only here: store it now, it cannot be read again.
+   *
+   * @generated from field: string webhook_signing_secret = 2;
+   */
+  webhookSigningSecret: string;
 };
 
 /**
@@ -589,6 +611,60 @@ export declare type GetJwksResponse = Message<"optix.user.v1.GetJwksResponse"> &
 export declare const GetJwksResponseSchema: GenMessage<GetJwksResponse>;
 
 /**
+ * Request for GetUserWebhook (internal).
+ *
+ * @generated from message optix.user.v1.GetUserWebhookRequest
+ */
+export declare type GetUserWebhookRequest = Message<"optix.user.v1.GetUserWebhookRequest"> & {
+  /**
+   * The user, `users/{user}`. `users/me` is not accepted: the caller is a service, not a user.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message optix.user.v1.GetUserWebhookRequest.
+ * Use `create(GetUserWebhookRequestSchema)` to create a new message.
+ */
+export declare const GetUserWebhookRequestSchema: GenMessage<GetUserWebhookRequest>;
+
+/**
+ * Response for GetUserWebhook (internal). Carries a secret: never log it, never pass it on.
+ *
+ * @generated from message optix.user.v1.GetUserWebhookResponse
+ */
+export declare type GetUserWebhookResponse = Message<"optix.user.v1.GetUserWebhookResponse"> & {
+  /**
+   * The user's default webhook URL; empty when they have none.
+   *
+   * @generated from field: string webhook_url = 1;
+   */
+  webhookUrl: string;
+
+  /**
+   * The URL's signing secret in clear (the HMAC key is its UTF-8 bytes); empty without a URL.
+   *
+   * @generated from field: string webhook_signing_secret = 2;
+   */
+  webhookSigningSecret: string;
+
+  /**
+   * When that secret was generated; unset without a URL.
+   *
+   * @generated from field: google.protobuf.Timestamp webhook_signing_secret_create_time = 3;
+   */
+  webhookSigningSecretCreateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message optix.user.v1.GetUserWebhookResponse.
+ * Use `create(GetUserWebhookResponseSchema)` to create a new message.
+ */
+export declare const GetUserWebhookResponseSchema: GenMessage<GetUserWebhookResponse>;
+
+/**
  * Accounts, sign-in, tokens and multi-factor authentication. Register, Login, CompleteMfaLogin,
  * RefreshToken and GetJwks are public; every other RPC needs `authorization: Bearer <access token>`.
  *
@@ -718,6 +794,19 @@ export declare const UserService: GenService<{
     methodKind: "unary";
     input: typeof GetJwksRequestSchema;
     output: typeof GetJwksResponseSchema;
+  },
+  /**
+   * Internal: returns a user's default webhook with its signing secret in clear, for the alert
+   * service to sign deliveries. Callable only with an OPTIX service identity token of an allowed
+   * service (the alert service); a user's access token is PERMISSION_DENIED, and the edge (Envoy)
+   * refuses it with PERMISSION_DENIED for every client. NOT_FOUND when the user does not exist.
+   *
+   * @generated from rpc optix.user.v1.UserService.GetUserWebhook
+   */
+  getUserWebhook: {
+    methodKind: "unary";
+    input: typeof GetUserWebhookRequestSchema;
+    output: typeof GetUserWebhookResponseSchema;
   },
 }>;
 
