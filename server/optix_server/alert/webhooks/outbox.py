@@ -9,15 +9,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, or_, select, tuple_, update
 from sqlalchemy.engine import CursorResult
 
-from optix_server.alert.conditions import AlertState
-from optix_server.alert.domain import AlertEvent, DeliveryState
+from optix_server.alert.domain import DeliveryState
+from optix_server.alert.events import event_from_row
 from optix_server.alert.models import (
     AlertEventRow,
     AlertRow,
     WebhookAttemptRow,
     WebhookDeliveryRow,
 )
-from optix_server.alert.storage_codec import condition_from_json
 from optix_server.alert.webhooks.delivery import (
     AttemptRecord,
     AttemptResult,
@@ -41,22 +40,6 @@ def _due(now: datetime) -> list[ColumnElement[bool]]:
         _D.next_attempt_time <= now,
         or_(_D.lease_until.is_(None), _D.lease_until <= now),
     ]
-
-
-def _event(row: AlertEventRow) -> AlertEvent:
-    return AlertEvent(
-        user_id=row.user_id,
-        event_id=row.event_id,
-        alert_id=row.alert_id,
-        alert_display_name=row.alert_display_name,
-        symbol=row.symbol,
-        condition=condition_from_json(row.condition),
-        fire_time=row.fire_time,
-        trigger_values=row.trigger_values,
-        message=row.message,
-        alert_state=AlertState(row.alert_state),
-        webhook_delivery=DeliveryState(row.webhook_delivery),
-    )
 
 
 def _rowcount(result: Any) -> int:
@@ -122,7 +105,7 @@ class WebhookOutbox:
                     sealed_alert_secret=alert_secret if alert_url == row.url else None,
                     attempts=row.attempts,
                     give_up_time=row.give_up_time,
-                    event=_event(event) if event is not None else None,
+                    event=event_from_row(event) if event is not None else None,
                 )
                 for row, event, alert_secret, alert_url in rows
             ]
