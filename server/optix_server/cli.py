@@ -1,4 +1,5 @@
-"""The `optix` command: `optix serve [--services a,b] [--port N]` and `optix migrate`."""
+"""The `optix` command: `optix serve [--services a,b] [--port N]`, `optix migrate` and
+`optix rotate-brokerage-keys`."""
 
 from __future__ import annotations
 
@@ -85,6 +86,32 @@ async def _migrate(settings: Settings) -> None:
         await database.dispose()
 
 
+async def _rotate_brokerage_keys(settings: Settings) -> int:
+    """Re-seal every stored provider token under the current (first) key; 1 when some did not
+    open with any configured key (listed by row, never by content)."""
+    # Imported here: serving loads slices by name, and the other commands need none of this one.
+    from optix_server.brokerage.config import BrokerageSettings
+    from optix_server.brokerage.repository import BrokerageRepository
+    from optix_server.brokerage.tokens import reseal_all
+    from optix_server.brokerage.wiring import token_box
+
+    database = Database(settings.database_url)
+    try:
+        await _check_database(database)
+        box = token_box(settings, BrokerageSettings.from_env(settings.env))
+        report = await reseal_all(BrokerageRepository(database), box)
+    finally:
+        await database.dispose()
+    print(
+        f"brokerage tokens: {report.scanned} scanned, {report.resealed} re-sealed under key "
+        f"{box.current_key_id!r}, {report.skipped} changed meanwhile, "
+        f"{len(report.unreadable)} unreadable"
+    )
+    for row in report.unreadable:
+        print(f"  unreadable: {row}", file=sys.stderr)
+    return 1 if report.unreadable else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for the `optix` command."""
     parser = argparse.ArgumentParser(prog="optix", description="OPTIX gRPC services")
@@ -94,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, help="port to listen on (default 50051; 0 = any)")
     serve_cmd.add_argument("--host", help="address to bind (default 127.0.0.1)")
     sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser(
+        "rotate-brokerage-keys",
+        help="re-seal stored brokerage tokens under the first key of OPTIX_BROKERAGE_TOKEN_KEYS",
+    )
     return parser
 
 
@@ -113,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level, settings.log_format)
         if args.command == "serve":
             asyncio.run(_serve(settings))
+        elif args.command == "rotate-brokerage-keys":
+            return asyncio.run(_rotate_brokerage_keys(settings))
         else:
             asyncio.run(_migrate(settings))
     except (SettingsError, DatabaseConfigError, StartupError) as exc:

@@ -131,3 +131,68 @@ def _require_url(name: str, value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise SettingsError(f"{name} must be absolute http(s) URLs, got {value!r}")
+
+
+@dataclass(frozen=True)
+class BrokerageSettings:
+    """The slice's limits and sync timing, plus the connector settings."""
+
+    connectors: ConnectorSettings = field(default_factory=ConnectorSettings)
+    max_connections_per_user: int = 10
+    # How long a StartConnection state is accepted.
+    state_lifetime: timedelta = timedelta(minutes=10)
+    # SyncPortfolio is refused this soon after a connection's last sync ended.
+    min_sync_interval: timedelta = timedelta(seconds=60)
+    # How often the worker syncs an idle connection by itself.
+    sync_interval: timedelta = timedelta(minutes=15)
+    # Access tokens are refreshed when they expire within this margin.
+    refresh_margin: timedelta = timedelta(minutes=5)
+    # A connection whose sign-in ends within this is REAUTH_REQUIRED ahead of time.
+    reauth_warning: timedelta = timedelta(hours=12)
+    # A worker's claim on a connection; another may take over after it (a crashed worker).
+    sync_lease: timedelta = timedelta(minutes=5)
+    # History fetched by a connection's first sync; later syncs re-read `resync_overlap` back.
+    first_sync_history: timedelta = timedelta(days=730)
+    resync_overlap: timedelta = timedelta(days=30)
+    # The background worker (off: syncs run only when SyncWorker.run_due is awaited).
+    worker_enabled: bool = True
+    worker_poll: timedelta = timedelta(seconds=5)
+    worker_batch: int = 8
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BrokerageSettings:
+        """Read OPTIX_BROKERAGE_{MAX_CONNECTIONS, MIN_SYNC_INTERVAL_SECONDS,
+        SYNC_INTERVAL_SECONDS, REAUTH_WARNING_HOURS, SYNC_WORKER} plus the connector variables."""
+        base = cls()
+        prefix = "OPTIX_BROKERAGE_"
+        return cls(
+            connectors=ConnectorSettings.from_env(env),
+            max_connections_per_user=env_int(
+                env, prefix + "MAX_CONNECTIONS", base.max_connections_per_user, minimum=1
+            ),
+            min_sync_interval=timedelta(
+                seconds=env_float(
+                    env,
+                    prefix + "MIN_SYNC_INTERVAL_SECONDS",
+                    base.min_sync_interval.total_seconds(),
+                    minimum=0.0,
+                )
+            ),
+            sync_interval=timedelta(
+                seconds=env_float(
+                    env,
+                    prefix + "SYNC_INTERVAL_SECONDS",
+                    base.sync_interval.total_seconds(),
+                    minimum=1.0,
+                )
+            ),
+            reauth_warning=timedelta(
+                hours=env_float(
+                    env,
+                    prefix + "REAUTH_WARNING_HOURS",
+                    base.reauth_warning.total_seconds() / 3600,
+                    minimum=0.0,
+                )
+            ),
+            worker_enabled=env_bool(env, prefix + "SYNC_WORKER", base.worker_enabled),
+        )

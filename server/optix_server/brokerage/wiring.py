@@ -1,20 +1,83 @@
-"""Wires the brokerage slice: until its behaviour lands, every RPC answers UNIMPLEMENTED."""
+"""Wires the brokerage slice: storage, the connectors, the token vault, the market data stub,
+the service and its sync worker into a ServiceModule."""
 
 from __future__ import annotations
 
-from optix.brokerage.v1 import brokerage_service_pb2_grpc
+from collections.abc import Mapping
+
+from optix.brokerage.v1 import brokerage_service_pb2, brokerage_service_pb2_grpc
+from optix.marketdata.v1 import marketdata_service_pb2_grpc
+from optix_server.brokerage.config import BrokerageSettings
+from optix_server.brokerage.connectors.base import BrokerConnector
+from optix_server.brokerage.connectors.factory import build_connectors
+from optix_server.brokerage.repository import BrokerageRepository
+from optix_server.brokerage.service import BrokerageService
+from optix_server.brokerage.servicer import BrokerageServicer
+from optix_server.brokerage.sync import SyncWorker
+from optix_server.brokerage.tokens import TokenBox, build_token_box
+from optix_server.brokerage.vault import TokenVault
+from optix_server.common.market_data import MarketDataClient
 from optix_server.infra.module import Dependencies, ServiceModule
-from optix_server.infra.unimplemented import unimplemented_module
+from optix_server.infra.settings import Settings
 
-FULL_NAME = "optix.brokerage.v1.BrokerageService"
+FULL_NAME = brokerage_service_pb2.DESCRIPTOR.services_by_name["BrokerageService"].full_name
+NAME = "brokerage"
 
 
-def create_module(deps: Dependencies) -> ServiceModule:
-    """The brokerage ServiceModule (contract only for now)."""
-    del deps
-    return unimplemented_module(
-        "brokerage",
-        FULL_NAME,
-        brokerage_service_pb2_grpc.BrokerageServiceServicer,
-        brokerage_service_pb2_grpc.add_BrokerageServiceServicer_to_server,
+def token_box(settings: Settings, brokerage: BrokerageSettings) -> TokenBox:
+    """The box sealing provider tokens (configured keys, else the local key file)."""
+    return build_token_box(
+        brokerage.connectors.token_keys, settings.var_dir / "keys" / "brokerage-tokens"
+    )
+
+
+def create_module(
+    deps: Dependencies,
+    *,
+    settings: BrokerageSettings | None = None,
+    connectors: Mapping[str, BrokerConnector] | None = None,
+) -> ServiceModule:
+    """The brokerage ServiceModule; tests may inject settings and connectors."""
+    settings = settings or BrokerageSettings.from_env(deps.settings.env)
+    providers = connectors or build_connectors(settings.connectors, deps.clock)
+    market = MarketDataClient(
+        lambda: deps.clients.stub(
+            "marketdata", marketdata_service_pb2_grpc.MarketDataServiceStub, caller=NAME
+        )
+    )
+    repository = BrokerageRepository(deps.database)
+    vault = TokenVault(token_box(deps.settings, settings))
+    worker = SyncWorker(repository, providers, vault, market, settings, deps.clock, deps.lifecycle)
+    service = BrokerageService(
+        repository,
+        providers,
+        vault,
+        market,
+        settings,
+        deps.clock,
+        deps.tokens.keyring.derived_secret("optix page tokens v1"),
+        wake_worker=worker.wake,
+    )
+    servicer = BrokerageServicer(service)
+
+    async def on_start() -> None:
+        """Start syncing (every replica runs a worker; leases keep them apart)."""
+        if settings.worker_enabled:
+            worker.start()
+
+    async def on_stop() -> None:
+        """Stop syncing and close the providers' HTTP clients."""
+        await worker.stop()
+        for connector in providers.values():
+            await connector.close()
+
+    return ServiceModule(
+        name=NAME,
+        full_name=FULL_NAME,
+        register=lambda server: brokerage_service_pb2_grpc.add_BrokerageServiceServicer_to_server(
+            servicer, server
+        ),
+        on_start=on_start,
+        on_stop=on_stop,
+        extra={"service": service, "worker": worker, "repository": repository},
     )

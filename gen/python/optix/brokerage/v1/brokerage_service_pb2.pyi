@@ -182,7 +182,8 @@ class CompleteConnectionRequest(_message.Message):
     """
     state: _builtins.str
     """The `state` query parameter from the redirect (the one StartConnection returned). Required.
-    Consumed by this call whatever its outcome.
+    Consumed by this call whatever its outcome, except UNAVAILABLE (the provider was not
+    reached): then the same request may be retried until the state expires.
     """
     def __init__(
         self,

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from optix.common.v1 import instrument_pb2 as _instrument_pb2
 from optix.common.v1 import money_pb2 as _money_pb2
 import builtins as _builtins
@@ -20,6 +21,30 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _PriceSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PriceSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PriceSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRICE_SOURCE_UNSPECIFIED: _PriceSource.ValueType  # 0
+    """Not set."""
+    PRICE_SOURCE_QUOTE: _PriceSource.ValueType  # 1
+    """A current quote from market data (its mark, or the last trade when there is no mark)."""
+    PRICE_SOURCE_LAST_SYNC: _PriceSource.ValueType  # 2
+    """The price recorded by the connection's last successful sync: market data was unavailable."""
+
+class PriceSource(_PriceSource, metaclass=_PriceSourceEnumTypeWrapper):
+    """Where a position's price came from."""
+
+PRICE_SOURCE_UNSPECIFIED: PriceSource.ValueType  # 0
+"""Not set."""
+PRICE_SOURCE_QUOTE: PriceSource.ValueType  # 1
+"""A current quote from market data (its mark, or the last trade when there is no mark)."""
+PRICE_SOURCE_LAST_SYNC: PriceSource.ValueType  # 2
+"""The price recorded by the connection's last successful sync: market data was unavailable."""
+Global___PriceSource: _TypeAlias = PriceSource  # noqa: Y015
 
 @_typing.final
 class Position(_message.Message):
@@ -42,6 +67,8 @@ class Position(_message.Message):
     DAY_CHANGE_FIELD_NUMBER: _builtins.int
     DAY_CHANGE_PERCENT_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    PRICE_SOURCE_FIELD_NUMBER: _builtins.int
+    GREEKS_FIELD_NUMBER: _builtins.int
     account: _builtins.str
     """The account holding the position,
     `users/{user}/connections/{connection}/accounts/{account}`. Empty in `Portfolio.positions`,
@@ -56,6 +83,10 @@ class Position(_message.Message):
     day_change_percent: _builtins.float
     """`day_change` as a percentage of the value at the previous close (5 means 5%). For display
     only.
+    """
+    price_source: Global___PriceSource.ValueType
+    """Where `price` came from: a current quote, or the price recorded by the last sync when
+    market data could not be reached (then `day_change` is as of that sync too).
     """
     @_builtins.property
     def instrument(self) -> _instrument_pb2.Instrument:
@@ -99,6 +130,13 @@ class Position(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the position's values were computed."""
 
+    @_builtins.property
+    def greeks(self) -> Global___PositionGreeks:
+        """The position's Greeks: for options the contract's Greeks (from market data's option quote)
+        x quantity x multiplier; for equities delta = quantity and the rest 0. Unset when market data
+        has no Greeks for the contract (the totals' `missing_count` counts such positions).
+        """
+
     def __init__(
         self,
         *,
@@ -115,14 +153,65 @@ class Position(_message.Message):
         day_change: _money_pb2.Money | None = ...,
         day_change_percent: _builtins.float = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        price_source: Global___PriceSource.ValueType = ...,
+        greeks: Global___PositionGreeks | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["average_cost", b"average_cost", "cost_basis", b"cost_basis", "day_change", b"day_change", "instrument", b"instrument", "market_value", b"market_value", "price", b"price", "quantity", b"quantity", "unrealized_profit_loss", b"unrealized_profit_loss", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["average_cost", b"average_cost", "cost_basis", b"cost_basis", "day_change", b"day_change", "greeks", b"greeks", "instrument", b"instrument", "market_value", b"market_value", "price", b"price", "quantity", b"quantity", "unrealized_profit_loss", b"unrealized_profit_loss", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "average_cost", b"average_cost", "cost_basis", b"cost_basis", "day_change", b"day_change", "day_change_percent", b"day_change_percent", "instrument", b"instrument", "market_value", b"market_value", "price", b"price", "quantity", b"quantity", "symbol", b"symbol", "unrealized_profit_loss", b"unrealized_profit_loss", "unrealized_profit_loss_percent", b"unrealized_profit_loss_percent", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "average_cost", b"average_cost", "cost_basis", b"cost_basis", "day_change", b"day_change", "day_change_percent", b"day_change_percent", "greeks", b"greeks", "instrument", b"instrument", "market_value", b"market_value", "price", b"price", "price_source", b"price_source", "quantity", b"quantity", "symbol", b"symbol", "unrealized_profit_loss", b"unrealized_profit_loss", "unrealized_profit_loss_percent", b"unrealized_profit_loss_percent", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Position: _TypeAlias = Position  # noqa: Y015
+
+@_typing.final
+class PositionGreeks(_message.Message):
+    """The Greeks of a position, or their sums over an account or a portfolio. Values are per the
+    whole position (contract Greeks x quantity x multiplier), so they add across positions. Doubles,
+    like market prices: Greeks are estimates, not money.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELTA_FIELD_NUMBER: _builtins.int
+    DELTA_DOLLARS_FIELD_NUMBER: _builtins.int
+    GAMMA_FIELD_NUMBER: _builtins.int
+    THETA_FIELD_NUMBER: _builtins.int
+    VEGA_FIELD_NUMBER: _builtins.int
+    MISSING_COUNT_FIELD_NUMBER: _builtins.int
+    delta: _builtins.float
+    """Net delta in shares of the underlying: the share-equivalent exposure (an equity position's
+    delta is its quantity).
+    """
+    delta_dollars: _builtins.float
+    """Net delta in dollars: each position's delta x its underlying's price, summed."""
+    gamma: _builtins.float
+    """Change of `delta` (in shares) per 1.00 move of the underlying."""
+    theta: _builtins.float
+    """Change in value per calendar day, in dollars; negative when time decay costs."""
+    vega: _builtins.float
+    """Change in value per 1 point (0.01) of implied volatility, in dollars."""
+    missing_count: _builtins.int
+    """In totals: how many option positions had no Greeks from market data and are left out of
+    the sums; 0 for a single position.
+    """
+    def __init__(
+        self,
+        *,
+        delta: _builtins.float = ...,
+        delta_dollars: _builtins.float = ...,
+        gamma: _builtins.float = ...,
+        theta: _builtins.float = ...,
+        vega: _builtins.float = ...,
+        missing_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delta", b"delta", "delta_dollars", b"delta_dollars", "gamma", b"gamma", "missing_count", b"missing_count", "theta", b"theta", "vega", b"vega"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PositionGreeks: _TypeAlias = PositionGreeks  # noqa: Y015
 
 @_typing.final
 class Balances(_message.Message):
@@ -226,6 +315,7 @@ class AccountSummary(_message.Message):
     TOTALS_FIELD_NUMBER: _builtins.int
     POSITION_COUNT_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    GREEKS_FIELD_NUMBER: _builtins.int
     account: _builtins.str
     """The account, `users/{user}/connections/{connection}/accounts/{account}`."""
     display_name: _builtins.str
@@ -250,6 +340,10 @@ class AccountSummary(_message.Message):
         has not synced recently (check its status).
         """
 
+    @_builtins.property
+    def greeks(self) -> Global___PositionGreeks:
+        """Sums of the account's position Greeks."""
+
     def __init__(
         self,
         *,
@@ -261,10 +355,11 @@ class AccountSummary(_message.Message):
         totals: Global___PositionTotals | None = ...,
         position_count: _builtins.int = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        greeks: Global___PositionGreeks | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances", "totals", b"totals", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances", "greeks", b"greeks", "totals", b"totals", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "balances", b"balances", "connection", b"connection", "display_name", b"display_name", "position_count", b"position_count", "provider", b"provider", "totals", b"totals", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "balances", b"balances", "connection", b"connection", "display_name", b"display_name", "greeks", b"greeks", "position_count", b"position_count", "provider", b"provider", "totals", b"totals", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -286,10 +381,16 @@ class Portfolio(_message.Message):
     ACCOUNTS_FIELD_NUMBER: _builtins.int
     CURRENCY_CODE_FIELD_NUMBER: _builtins.int
     AS_OF_TIME_FIELD_NUMBER: _builtins.int
+    GREEKS_FIELD_NUMBER: _builtins.int
+    QUOTES_UNAVAILABLE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `users/{user}/portfolio`."""
     currency_code: _builtins.str
     """ISO 4217 code of the currency of every amount in the portfolio, "USD" in v1."""
+    quotes_unavailable: _builtins.bool
+    """True when market data could not be reached: prices are the last synced ones (each position's
+    `price_source` is PRICE_SOURCE_LAST_SYNC) and Greeks are missing.
+    """
     @_builtins.property
     def positions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Position]:
         """Positions merged by symbol across accounts (quantities, costs and values summed; average cost
@@ -315,6 +416,10 @@ class Portfolio(_message.Message):
         Unset when the user has no accounts.
         """
 
+    @_builtins.property
+    def greeks(self) -> Global___PositionGreeks:
+        """Sums of every position's Greeks across accounts."""
+
     def __init__(
         self,
         *,
@@ -325,10 +430,12 @@ class Portfolio(_message.Message):
         accounts: _abc.Iterable[Global___AccountSummary] | None = ...,
         currency_code: _builtins.str = ...,
         as_of_time: _timestamp_pb2.Timestamp | None = ...,
+        greeks: Global___PositionGreeks | None = ...,
+        quotes_unavailable: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "balances", b"balances", "totals", b"totals"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "balances", b"balances", "greeks", b"greeks", "totals", b"totals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "as_of_time", b"as_of_time", "balances", b"balances", "currency_code", b"currency_code", "name", b"name", "positions", b"positions", "totals", b"totals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "as_of_time", b"as_of_time", "balances", b"balances", "currency_code", b"currency_code", "greeks", b"greeks", "name", b"name", "positions", b"positions", "quotes_unavailable", b"quotes_unavailable", "totals", b"totals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -185,7 +185,8 @@ export declare type CompleteConnectionRequest = Message<"optix.brokerage.v1.Comp
 
   /**
    * The `state` query parameter from the redirect (the one StartConnection returned). Required.
-   * Consumed by this call whatever its outcome.
+   * Consumed by this call whatever its outcome, except UNAVAILABLE (the provider was not
+   * reached): then the same request may be retried until the state expires.
    *
    * @generated from field: string state = 3;
    */

@@ -2,7 +2,7 @@
 // @generated from file optix/brokerage/v1/portfolio.proto (package optix.brokerage.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 import type { Instrument } from "../../common/v1/instrument_pb.js";
 import type { Decimal, Money } from "../../common/v1/money_pb.js";
@@ -117,6 +117,23 @@ export declare type Position = Message<"optix.brokerage.v1.Position"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 13;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Where `price` came from: a current quote, or the price recorded by the last sync when
+   * market data could not be reached (then `day_change` is as of that sync too).
+   *
+   * @generated from field: optix.brokerage.v1.PriceSource price_source = 14;
+   */
+  priceSource: PriceSource;
+
+  /**
+   * The position's Greeks: for options the contract's Greeks (from market data's option quote)
+   * x quantity x multiplier; for equities delta = quantity and the rest 0. Unset when market data
+   * has no Greeks for the contract (the totals' `missing_count` counts such positions).
+   *
+   * @generated from field: optix.brokerage.v1.PositionGreeks greeks = 15;
+   */
+  greeks?: PositionGreeks | undefined;
 };
 
 /**
@@ -124,6 +141,65 @@ export declare type Position = Message<"optix.brokerage.v1.Position"> & {
  * Use `create(PositionSchema)` to create a new message.
  */
 export declare const PositionSchema: GenMessage<Position>;
+
+/**
+ * The Greeks of a position, or their sums over an account or a portfolio. Values are per the
+ * whole position (contract Greeks x quantity x multiplier), so they add across positions. Doubles,
+ * like market prices: Greeks are estimates, not money.
+ *
+ * @generated from message optix.brokerage.v1.PositionGreeks
+ */
+export declare type PositionGreeks = Message<"optix.brokerage.v1.PositionGreeks"> & {
+  /**
+   * Net delta in shares of the underlying: the share-equivalent exposure (an equity position's
+   * delta is its quantity).
+   *
+   * @generated from field: double delta = 1;
+   */
+  delta: number;
+
+  /**
+   * Net delta in dollars: each position's delta x its underlying's price, summed.
+   *
+   * @generated from field: double delta_dollars = 2;
+   */
+  deltaDollars: number;
+
+  /**
+   * Change of `delta` (in shares) per 1.00 move of the underlying.
+   *
+   * @generated from field: double gamma = 3;
+   */
+  gamma: number;
+
+  /**
+   * Change in value per calendar day, in dollars; negative when time decay costs.
+   *
+   * @generated from field: double theta = 4;
+   */
+  theta: number;
+
+  /**
+   * Change in value per 1 point (0.01) of implied volatility, in dollars.
+   *
+   * @generated from field: double vega = 5;
+   */
+  vega: number;
+
+  /**
+   * In totals: how many option positions had no Greeks from market data and are left out of
+   * the sums; 0 for a single position.
+   *
+   * @generated from field: int32 missing_count = 6;
+   */
+  missingCount: number;
+};
+
+/**
+ * Describes the message optix.brokerage.v1.PositionGreeks.
+ * Use `create(PositionGreeksSchema)` to create a new message.
+ */
+export declare const PositionGreeksSchema: GenMessage<PositionGreeks>;
 
 /**
  * Cash and buying power of an account, or their sums over a portfolio.
@@ -277,6 +353,13 @@ export declare type AccountSummary = Message<"optix.brokerage.v1.AccountSummary"
    * @generated from field: google.protobuf.Timestamp update_time = 8;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Sums of the account's position Greeks.
+   *
+   * @generated from field: optix.brokerage.v1.PositionGreeks greeks = 9;
+   */
+  greeks?: PositionGreeks | undefined;
 };
 
 /**
@@ -344,6 +427,21 @@ export declare type Portfolio = Message<"optix.brokerage.v1.Portfolio"> & {
    * @generated from field: google.protobuf.Timestamp as_of_time = 7;
    */
   asOfTime?: Timestamp | undefined;
+
+  /**
+   * Sums of every position's Greeks across accounts.
+   *
+   * @generated from field: optix.brokerage.v1.PositionGreeks greeks = 8;
+   */
+  greeks?: PositionGreeks | undefined;
+
+  /**
+   * True when market data could not be reached: prices are the last synced ones (each position's
+   * `price_source` is PRICE_SOURCE_LAST_SYNC) and Greeks are missing.
+   *
+   * @generated from field: bool quotes_unavailable = 9;
+   */
+  quotesUnavailable: boolean;
 };
 
 /**
@@ -351,4 +449,37 @@ export declare type Portfolio = Message<"optix.brokerage.v1.Portfolio"> & {
  * Use `create(PortfolioSchema)` to create a new message.
  */
 export declare const PortfolioSchema: GenMessage<Portfolio>;
+
+/**
+ * Where a position's price came from.
+ *
+ * @generated from enum optix.brokerage.v1.PriceSource
+ */
+export enum PriceSource {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: PRICE_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A current quote from market data (its mark, or the last trade when there is no mark).
+   *
+   * @generated from enum value: PRICE_SOURCE_QUOTE = 1;
+   */
+  QUOTE = 1,
+
+  /**
+   * The price recorded by the connection's last successful sync: market data was unavailable.
+   *
+   * @generated from enum value: PRICE_SOURCE_LAST_SYNC = 2;
+   */
+  LAST_SYNC = 2,
+}
+
+/**
+ * Describes the enum optix.brokerage.v1.PriceSource.
+ */
+export declare const PriceSourceSchema: GenEnum<PriceSource>;
 
