@@ -36,6 +36,7 @@ from optix_server.brokerage.vault import TokenVault
 from optix_server.common.market_data import MarketData
 from optix_server.infra import errors
 from optix_server.infra.auth.clock import Clock
+from optix_server.infra.background import BackgroundTask
 from optix_server.infra.db import new_id
 from optix_server.infra.lifecycle import Lifecycle
 from optix_server.infra.logging import get_logger
@@ -72,7 +73,7 @@ class SyncWorker:
         # Names this worker's leases; unique per worker so a lost lease is noticed.
         self.owner = owner or new_id()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask(self._run, "brokerage-sync")
         # Background passes finished, for whoever awaits the next one.
         self._passes = asyncio.Condition()
 
@@ -271,15 +272,11 @@ class SyncWorker:
 
     def start(self) -> None:
         """Start the background loop."""
-        self._task = asyncio.create_task(self._run(), name="brokerage-sync")
+        self._background.start()
 
     async def stop(self) -> None:
         """Stop the background loop (a sync in flight is abandoned; its lease lapses)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
 
 
 async def _transactions(

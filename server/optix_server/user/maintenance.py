@@ -7,6 +7,7 @@ import contextlib
 from datetime import timedelta
 
 from optix_server.infra.auth.clock import Clock
+from optix_server.infra.background import BackgroundTask
 from optix_server.infra.lifecycle import Lifecycle
 from optix_server.infra.logging import get_logger
 from optix_server.user.repository import UserRepository
@@ -25,7 +26,7 @@ class Janitor:
         self._repo = repository
         self._clock = clock
         self._lifecycle = lifecycle
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask(self._run, "user-janitor")
 
     async def purge_once(self) -> None:
         """Delete what expired more than RETENTION ago."""
@@ -46,12 +47,8 @@ class Janitor:
 
     def start(self) -> None:
         """Start the periodic purge."""
-        self._task = asyncio.create_task(self._run(), name="user-janitor")
+        self._background.start()
 
     async def stop(self) -> None:
         """Stop the periodic purge."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
