@@ -14,6 +14,8 @@ path), `faults` (Fault: a status with Retry-After, an HTML error page, malformed
 dropped connection, optionally only on one path), `expire_access_tokens()`,
 `kill_refresh_tokens()`. Every request is recorded in `requests` (path, query, Authorization)
 and `calls` (with method, form and arrival time on `clock`, for rate assertions).
+Data of any size (benchmarks): `load()` a data set made with `sized_account` and
+`sized_history`; `issue_tokens()` gives ready-made token pairs.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -342,6 +344,82 @@ def history(
     return found
 
 
+def sized_account(number: str, symbols: Sequence[str]) -> dict[str, Any]:
+    """A margin account holding every symbol of `symbols` long: 10 shares of a ticker at 100.00,
+    1 contract of an OCC option at 5.00 (a data set of any size, for benchmarks)."""
+    positions = []
+    for symbol in symbols:
+        if len(symbol) > 6 and " " in symbol:
+            underlying = symbol.split(" ", 1)[0]
+            right = "CALL" if symbol[12] == "C" else "PUT"
+            positions.append(
+                _position(
+                    "OPTION", symbol, 1, 0, 5.0, 500.0, putCall=right, underlyingSymbol=underlying
+                )
+            )
+        else:
+            positions.append(_position("EQUITY", symbol, 10, 0, 100.0, 1000.0))
+    return {
+        "securitiesAccount": {
+            "type": "MARGIN",
+            "accountNumber": number,
+            "roundTrips": 0,
+            "isDayTrader": False,
+            "positions": positions,
+            "currentBalances": {
+                "cashBalance": 10_000.0,
+                "buyingPower": 20_000.0,
+                "availableFunds": 10_000.0,
+                "liquidationValue": 10_000.0 + sum(p["marketValue"] for p in positions),
+            },
+        }
+    }
+
+
+def sized_history(number: str, count: int, last: datetime, days: int) -> list[dict[str, Any]]:
+    """`count` valid transactions of account `number`, evenly spread over the `days` before
+    `last`: share trades with a commission, dividends and ACH deposits in turn."""
+    step = timedelta(days=days) / max(count, 1)
+    found: list[dict[str, Any]] = []
+    for i in range(count):
+        when = _schwab_time(last - step * (count - 1 - i))
+        base: dict[str, Any] = {
+            "activityId": 50_000_000_000 + i,
+            "time": when,
+            "tradeDate": when,
+            "accountNumber": number,
+            "status": "VALID",
+            "subAccount": "MARGIN",
+        }
+        if i % 3 == 0:
+            base |= {
+                "type": "TRADE",
+                "description": f"Bought {1 + i % 50} AAPL",
+                "netAmount": -(190.0 * (1 + i % 50)) - 0.65,
+                "transferItems": [
+                    {
+                        "instrument": {"assetType": "CURRENCY", "symbol": "CURRENCY_USD"},
+                        "amount": 0.0,
+                        "cost": -0.65,
+                        "feeType": "COMMISSION",
+                    },
+                    {
+                        "instrument": {"assetType": "EQUITY", "symbol": "AAPL"},
+                        "amount": float(1 + i % 50),
+                        "cost": -(190.0 * (1 + i % 50)),
+                        "price": 190.0,
+                        "positionEffect": "OPENING",
+                    },
+                ],
+            }
+        elif i % 3 == 1:
+            base |= {"type": "DIVIDEND_OR_INTEREST", "description": "Dividend", "netAmount": 1.25}
+        else:
+            base |= {"type": "ACH_RECEIPT", "description": "Deposit", "netAmount": 100.0}
+        found.append(base)
+    return found
+
+
 # --- faults ---------------------------------------------------------------------------------
 
 
@@ -463,6 +541,19 @@ class StandIn:
             self._access[access] = time.time() + self.access_ttl
             self._refresh[refresh] = _Refresh(time.time() + REFRESH_TTL.total_seconds())
             return access, refresh
+
+    def load(
+        self,
+        accounts: Sequence[dict[str, Any]],
+        transactions: Mapping[str, list[dict[str, Any]]] | None = None,
+    ) -> None:
+        """Serve another data set from now on (every token sees it): `accounts` (e.g.
+        sized_account) with hashes "HASH-{number}", and transactions by account number."""
+        with self.lock:
+            self.accounts = list(accounts)
+            numbers = [a["securitiesAccount"]["accountNumber"] for a in accounts]
+            self.hashes = {n: f"HASH-{n}" for n in numbers}
+            self.transactions = {n: list((transactions or {}).get(n, [])) for n in numbers}
 
     def _take_fault(self, path: str) -> Fault | None:
         if self.failures:
@@ -666,12 +757,18 @@ class StandIn:
 
 
 @contextmanager
-def schwab_standin() -> Iterator[StandIn]:
-    """Serve a StandIn on 127.0.0.1 (random port) for the duration of the context."""
+def schwab_standin(*, keep_alive: bool = False) -> Iterator[StandIn]:
+    """Serve a StandIn on 127.0.0.1 (random port) for the duration of the context; with
+    `keep_alive`, over persistent HTTP/1.1 connections (faster, for benchmarks)."""
     state = StandIn()
 
     class Handler(BaseHTTPRequestHandler):
         """Routes each request to the StandIn, after recording it and applying any fault."""
+
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+        # Headers and body go out in separate writes: without this, Nagle's algorithm holds
+        # the body until the client's delayed ACK (~40 ms) on a persistent connection.
+        disable_nagle_algorithm = keep_alive
 
         def _record(
             self, method: str

@@ -18,6 +18,7 @@ from optix_server.brokerage.tokens import TokenBox, build_token_box
 from optix_server.brokerage.vault import TokenVault
 from optix_server.common.market_data import MarketDataClient
 from optix_server.infra.module import Dependencies, ServiceModule
+from optix_server.infra.request_rate import SharedWindowLimiter
 from optix_server.infra.settings import Settings
 
 FULL_NAME = brokerage_service_pb2.DESCRIPTOR.services_by_name["BrokerageService"].full_name
@@ -39,7 +40,15 @@ def create_module(
 ) -> ServiceModule:
     """The brokerage ServiceModule; tests may inject settings and connectors."""
     settings = settings or BrokerageSettings.from_env(deps.settings.env)
-    providers = connectors or build_connectors(settings.connectors, deps.clock)
+    schwab = settings.connectors.schwab
+    # One request budget per Schwab app, counted through the cache, so replicas sharing Redis
+    # stay under it together (a per-process window would allow the rate once per replica).
+    limiter = SharedWindowLimiter(
+        deps.cache, f"brokerage:schwab:{schwab.client_id}", schwab.requests_per_minute
+    )
+    providers = connectors or build_connectors(
+        settings.connectors, deps.clock, schwab_limiter=limiter
+    )
     market = MarketDataClient(
         lambda: deps.clients.stub(
             "marketdata", marketdata_service_pb2_grpc.MarketDataServiceStub, caller=NAME
