@@ -23,6 +23,7 @@ await esbuild.build({
     "src/node/probe.ts",
     "src/node/browser.ts",
     "src/node/session.test.ts",
+    "src/node/money.test.ts",
     "src/node/fanout.ts",
     "src/node/errors.test.ts",
     "src/node/decode-status.ts",

@@ -5,6 +5,7 @@ import { createBrowserClients } from "../browser.js";
 import type { OptixClients } from "../client.js";
 import type { User } from "../gen/optix/user/v1/user_pb.js";
 import { AuthScreen } from "./auth.js";
+import { clearHandoff, type Handoff, saveHandoff } from "./broker-return.js";
 import type { EdgeChoice } from "./config.js";
 import { el, make } from "./dom.js";
 import { explain } from "./fields.js";
@@ -23,6 +24,7 @@ export class App {
   constructor(
     edge: EdgeChoice,
     private readonly screens: readonly Screen[],
+    resume?: Handoff,
   ) {
     this.clientsEdge = edge.url;
     this.clients = createBrowserClients(edge.url);
@@ -42,6 +44,28 @@ export class App {
     }
     window.addEventListener("hashchange", () => this.route());
     this.showSignedOut();
+    if (resume !== undefined) void this.resume(resume);
+  }
+
+  /** Back from a broker's sign-in: the session handed over before leaving signs in again
+   * (RefreshToken rotates the stored token), or the user signs in by hand. */
+  private async resume(handoff: Handoff): Promise<void> {
+    const clients = this.clientsFor(handoff.edge);
+    this.status("Back from the broker: signing in again…", "ok");
+    try {
+      const reply = await clients.user.refreshToken(
+        { refreshToken: handoff.refreshToken },
+        { timeoutMs: 10_000 },
+      );
+      if (reply.tokens === undefined) throw new Error("RefreshToken returned no tokens");
+      if (this.signedIn) return; // signed in by hand meanwhile
+      clients.session.set(reply.tokens);
+      await this.enter();
+    } catch (error) {
+      if (this.signedIn) return;
+      clients.session.clear();
+      this.status(`Sign in to finish connecting your broker (${explain(error)})`, "error");
+    }
   }
 
   /** Clients for `edge`, made anew when the address changed (the old session is dropped). */
@@ -66,11 +90,19 @@ export class App {
       throw error;
     }
     if (epoch !== this.epoch) return;
+    const userName = user.name;
     const context: ScreenContext = {
       clients,
       user,
       status: (text, kind) => this.status(text, kind),
       signOut: () => this.signOut(),
+      leaveForSignIn: (url, state) => {
+        const refreshToken = clients.session.current?.refreshToken ?? "";
+        if (refreshToken !== "") {
+          saveHandoff({ edge: this.clientsEdge, refreshToken, state, user: userName });
+        }
+        location.assign(url);
+      },
     };
     this.signedIn = true;
     const who = el("who");
@@ -90,6 +122,7 @@ export class App {
     if (!this.signedIn) return;
     this.epoch += 1;
     this.signedIn = false;
+    clearHandoff();
     for (const screen of this.screens) {
       try {
         screen.signedOut();

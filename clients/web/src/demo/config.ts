@@ -5,7 +5,7 @@
 /** The edge address and how the page learned it. */
 export interface EdgeChoice {
   url: string;
-  source: "query" | "config" | "fallback";
+  source: "query" | "config" | "fallback" | "resumed";
   /** Shown to the user when the address is a guess. */
   note?: string;
 }

@@ -1,5 +1,5 @@
-// The extension point of the demo app: every screen (Watchlists, Quotes, Chain, Alerts, Account,
-// and later Portfolio) is one module implementing `Screen`, listed once in main.ts. The
+// The extension point of the demo app: every screen (Watchlists, Quotes, Chain, Alerts,
+// Portfolio, Account) is one module implementing `Screen`, listed once in main.ts. The
 // shell (app.ts) builds the navigation from the list, shows one screen at a time, and tells
 // every screen when a user signs in and out.
 import type { OptixClients } from "../client.js";
@@ -15,6 +15,9 @@ export interface ScreenContext {
   status(text: string, kind?: "ok" | "error"): void;
   /** Sign out (the Account screen's button; a screen that finds the session gone). */
   signOut(): void;
+  /** Leave the app for a broker's sign-in page that redirects back here with `state` (the
+   * OAuth callback route, broker-return.ts): the session is handed over for the trip. */
+  leaveForSignIn(url: string, state: string): void;
 }
 
 /** One screen of the app. */
