@@ -21,6 +21,8 @@ class AlertRow(Base):
         Index("alert_list_order", "user_id", "create_time", "id"),
         # The monitor's start-up read: every alert that may fire.
         Index("alert_by_state", "state"),
+        # The expiry sweep (every second): armed alerts whose expire time has come.
+        Index("alert_expiry", "state", "expire_time"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
