@@ -157,7 +157,7 @@ class AlertEventService:
                 # Replayed in the user's id order, all alerts read (one alert's are kept), so
                 # `seen` ends at the last id covered: the live check below continues from it.
                 while True:
-                    chunk = await self._events.after(user_id, None, seen, REPLAY_CHUNK)
+                    chunk = await self._events.after(user_id, seen, REPLAY_CHUNK)
                     if not chunk:
                         break
                     seen = chunk[-1].event_id

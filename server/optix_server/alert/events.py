@@ -225,16 +225,15 @@ class EventRepository:
             rows = (await session.scalars(query)).all()
         return [event_from_row(row) for row in rows]
 
-    async def after(
-        self, user_id: str, alert_id: str | None, after_event_id: int, limit: int
-    ) -> list[AlertEvent]:
-        """Up to `limit` events with ids above `after_event_id`, oldest first (stream replay)."""
-        query = select(AlertEventRow).where(
-            AlertEventRow.user_id == user_id, AlertEventRow.event_id > after_event_id
+    async def after(self, user_id: str, after_event_id: int, limit: int) -> list[AlertEvent]:
+        """Up to `limit` of the user's events with ids above `after_event_id`, oldest first
+        (stream replay: all alerts, so the replay's last id is the user's)."""
+        query = (
+            select(AlertEventRow)
+            .where(AlertEventRow.user_id == user_id, AlertEventRow.event_id > after_event_id)
+            .order_by(AlertEventRow.event_id)
+            .limit(limit)
         )
-        if alert_id is not None:
-            query = query.where(AlertEventRow.alert_id == alert_id)
-        query = query.order_by(AlertEventRow.event_id).limit(limit)
         async with self._db.session() as session:
             rows = (await session.scalars(query)).all()
         return [event_from_row(row) for row in rows]

@@ -120,8 +120,7 @@ class AlertMonitor:
             asyncio.create_task(self._prune(), name="alert-prune"),
         ]
         await listening.wait()
-        armed = await self._alerts.armed_alerts()
-        active = [a for a in armed if a.state is AlertState.ACTIVE]
+        active = await self._alerts.active_alerts()
         self._held = {a.id: a for a in active}
         self._symbols = Counter(a.symbol for a in active)
         self._engine.replace_all(spec_of(a) for a in active)

@@ -146,12 +146,13 @@ class AlertRepository:
         more = len(rows) > limit
         return AlertPage(alerts, cursor_of(alerts[-1]) if more and alerts else None)
 
-    async def armed_alerts(self) -> list[Alert]:
-        """Every alert that may still fire or expire (ACTIVE or DISABLED), for the monitor."""
+    async def active_alerts(self) -> list[Alert]:
+        """Every ACTIVE alert: what the monitor evaluates (its start-up read; DISABLED ones
+        expire through the sweep, which reads the database itself)."""
         async with self._db.session() as session:
             rows = (
                 await session.scalars(
-                    select(AlertRow).where(AlertRow.state.in_([s.value for s in ARMED_STATES]))
+                    select(AlertRow).where(AlertRow.state == AlertState.ACTIVE.value)
                 )
             ).all()
         return [alert_from_row(row) for row in rows]
