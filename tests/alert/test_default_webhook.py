@@ -335,6 +335,28 @@ async def test_answers_are_cached_per_user_for_the_ttl_then_asked_again() -> Non
     assert await webhooks.default("gone") is None
 
 
+async def test_past_half_the_ttl_a_read_uses_the_answer_and_refreshes_it_behind() -> None:
+    service, ticks = FakeUserService(), Ticks()
+    service.answers["u1"] = ("https://a.example.com/h", "whsec_one")
+    webhooks, _ = cache(service, ticks)
+    first = await webhooks.default("u1")
+    service.answers["u1"] = ("https://b.example.com/h", "whsec_two")
+    ticks.now += UserWebhookSettings().ttl.total_seconds() / 2
+    # The user service hangs: the read does not wait for it.
+    service.gate.clear()
+    service.called.clear()
+    assert await webhooks.default("u1") == first
+    assert await webhooks.default("u1") == first
+    async with asyncio.timeout(WAIT):
+        await service.called.wait()
+    assert service.calls == 2  # one refresh for both reads
+    lookup = webhooks._lookups["u1"]
+    service.gate.set()
+    await lookup
+    assert await webhooks.default("u1") == DefaultWebhook("https://b.example.com/h", "whsec_two")
+    assert service.calls == 2
+
+
 async def test_concurrent_firings_of_one_user_share_one_lookup() -> None:
     service, ticks = FakeUserService(), Ticks()
     service.answers["u1"] = ("https://a.example.com/h", "whsec_one")

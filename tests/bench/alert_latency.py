@@ -23,7 +23,7 @@ from optix.marketdata.v1 import marketdata_service_pb2
 from optix_client.client import OptixClient
 
 SYMBOL = "SPY"
-PROBES = 150
+PROBES = 300
 TICK_RATE = 10.0
 ROOT = Path(__file__).resolve().parents[2]
 

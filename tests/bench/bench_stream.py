@@ -105,9 +105,10 @@ async def _answer_windows(conn: Connection, published: dict[str, list[tuple[int,
 
 
 async def _serve(settings: Settings, conn: Connection) -> None:
+    from optix_server.common.quote_topic import quote_channel
     from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
     from optix_server.infra.db import migrate
-    from optix_server.marketdata.streaming import quote_channel, tick_from_payload
+    from optix_server.marketdata.streaming import tick_from_payload
     from optix_server.services import create_modules
 
     deps = build_dependencies(settings)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from optix_server.common.quote_topic import quote_channel
 from optix_server.infra.cache import InMemoryCache
 from optix_server.infra.errors import Unavailable
 from optix_server.infra.pubsub import InMemoryPubSub
@@ -23,7 +24,6 @@ from optix_server.marketdata.streaming import (
     QuoteHub,
     QuoteSubscription,
     Tick,
-    quote_channel,
     tick_from_payload,
 )
 

@@ -8,16 +8,26 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, CursorResult, delete, insert, or_, select, true, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Update,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from optix_server.alert.conditions import AlertState, Frequency
 from optix_server.alert.domain import ARMED_STATES, Alert, AlertEvent, DeliveryState
 from optix_server.alert.models import AlertEventRow, AlertRow, AlertUserRow, WebhookDeliveryRow
 from optix_server.alert.repository import alert_from_row, cooldown_seconds, next_fire_time
 from optix_server.alert.storage_codec import condition_from_json, condition_json
-from optix_server.infra.db import Database
+from optix_server.infra.db import Database, UtcDateTime
 
 # Webhook retries stop this long after the firing (by default; AlertSettings.webhook.max_age).
 DELIVERY_WINDOW = timedelta(hours=24)
@@ -53,12 +63,67 @@ def event_from_row(row: AlertEventRow) -> AlertEvent:
     )
 
 
+def _firing_update(frequency: Frequency) -> Update:
+    """The conditional write of a firing of an alert of `frequency`, parameterised (built once:
+    building a statement costs more than running it)."""
+    now = bindparam("fire_time", type_=UtcDateTime())
+    if frequency is Frequency.EVERY_TIME:
+        may_fire_again = or_(AlertRow.next_fire_time.is_(None), AlertRow.next_fire_time <= now)
+    elif frequency is Frequency.ONCE_PER_TRADING_DAY:
+        may_fire_again = or_(
+            AlertRow.last_fire_date.is_(None), AlertRow.last_fire_date < bindparam("fire_date")
+        )
+    else:
+        may_fire_again = true()  # ONCE: the ACTIVE state check is enough
+    return (
+        update(AlertRow)
+        .where(
+            AlertRow.id == bindparam("alert_id"),
+            AlertRow.user_id == bindparam("owner"),
+            AlertRow.state == AlertState.ACTIVE.value,
+            AlertRow.condition == bindparam("evaluated_condition"),
+            AlertRow.frequency == frequency.value,
+            AlertRow.cooldown_seconds == bindparam("evaluated_cooldown"),
+            or_(AlertRow.expire_time.is_(None), AlertRow.expire_time > now),
+            may_fire_again,
+        )
+        .values(
+            state=bindparam("new_state"),
+            fire_count=AlertRow.fire_count + 1,
+            last_fire_time=now,
+            last_fire_date=bindparam("fire_date"),
+            next_fire_time=bindparam("new_next_fire_time", type_=UtcDateTime()),
+            revision=AlertRow.revision + 1,
+            update_time=now,
+        )
+        # RETURNING: the fired row comes back with the write (one statement, not two).
+        .returning(*AlertRow.__table__.columns)
+    )
+
+
 class EventRepository:
     """Firings and the event history."""
 
     def __init__(self, database: Database, delivery_window: timedelta = DELIVERY_WINDOW) -> None:
         self._db = database
         self._delivery_window = delivery_window
+        self._updates = {frequency: _firing_update(frequency) for frequency in Frequency}
+        # An upsert that increments the user's counter: it takes the row's lock until commit,
+        # so a user's events commit in id order even across replicas.
+        upsert = (
+            postgresql.insert if database.engine.dialect.name == "postgresql" else sqlite.insert
+        )
+        self._next_event_id = (
+            upsert(AlertUserRow)
+            .values(user_id=bindparam("owner"), last_event_id=1)
+            .on_conflict_do_update(
+                index_elements=[AlertUserRow.user_id],
+                set_={"last_event_id": AlertUserRow.last_event_id + 1},
+            )
+            .returning(AlertUserRow.last_event_id)
+        )
+        self._insert_event = insert(AlertEventRow)
+        self._insert_delivery = insert(WebhookDeliveryRow)
 
     async def fire(self, firing: Firing) -> tuple[Alert, AlertEvent] | None:
         """Record a firing if the database agrees it may happen now: the alert is still ACTIVE
@@ -67,103 +132,65 @@ class EventRepository:
         alert moves on (COMPLETED for ONCE), the event gets the user's next id and the webhook
         outbox its row. None when the database refused (another replica fired it first, or it
         changed)."""
+        # One synchronous unit of work: on SQLite it is a single hop to the writer thread.
+        return await self._db.run_transaction(lambda connection: self._fire(connection, firing))
+
+    def _fire(self, connection: Connection, firing: Firing) -> tuple[Alert, AlertEvent] | None:
         alert, now = firing.alert, firing.fire_time
-        once = alert.frequency is Frequency.ONCE
-        new_state = AlertState.COMPLETED if once else AlertState.ACTIVE
-        async with self._db.session() as session:
-            # RETURNING: the fired row comes back with the write (one statement, not two).
-            row = await session.scalar(
-                update(AlertRow)
-                .where(
-                    AlertRow.id == alert.id,
-                    AlertRow.user_id == alert.user_id,
-                    AlertRow.state == AlertState.ACTIVE.value,
-                    AlertRow.condition == condition_json(alert.condition),
-                    AlertRow.frequency == alert.frequency.value,
-                    AlertRow.cooldown_seconds == cooldown_seconds(alert),
-                    or_(AlertRow.expire_time.is_(None), AlertRow.expire_time > now),
-                    self._may_fire_again(alert.frequency, now, firing.trading_date),
-                )
-                .values(
-                    state=new_state.value,
-                    fire_count=AlertRow.fire_count + 1,
-                    last_fire_time=now,
-                    last_fire_date=firing.trading_date.isoformat(),
-                    next_fire_time=next_fire_time(replace(alert, last_fire_time=now)),
-                    revision=AlertRow.revision + 1,
-                    update_time=now,
-                )
-                .returning(AlertRow)
-                .execution_options(synchronize_session=False)
-            )
-            if row is None:
-                return None
-            fired = alert_from_row(row)
-            event_id = await self._next_event_id(session, alert.user_id)
-            event = AlertEvent(
-                user_id=alert.user_id,
-                event_id=event_id,
-                alert_id=alert.id,
-                alert_display_name=fired.display_name,
-                symbol=fired.symbol,
-                condition=fired.condition,
-                fire_time=now,
-                trigger_values=firing.trigger_values,
-                message=firing.message,
-                alert_state=new_state,
-                webhook_delivery=DeliveryState.PENDING
-                if firing.webhook
-                else DeliveryState.NOT_CONFIGURED,
-            )
-            # Core INSERTs: no unit of work to flush on this latency-critical path.
-            await session.execute(insert(AlertEventRow).values(**_event_values(event)))
-            if firing.webhook is not None:
-                url, sealed = firing.webhook
-                await session.execute(
-                    insert(WebhookDeliveryRow).values(
-                        user_id=alert.user_id,
-                        event_id=event_id,
-                        alert_id=alert.id,
-                        url=url,
-                        sealed_secret=sealed,
-                        state=DeliveryState.PENDING.value,
-                        attempts=0,
-                        next_attempt_time=now,
-                        give_up_time=now + self._delivery_window,
-                        create_time=now,
-                    )
-                )
-        return fired, event
-
-    @staticmethod
-    def _may_fire_again(
-        frequency: Frequency, now: datetime, trading_date: date
-    ) -> ColumnElement[bool]:
-        if frequency is Frequency.EVERY_TIME:
-            return or_(AlertRow.next_fire_time.is_(None), AlertRow.next_fire_time <= now)
-        if frequency is Frequency.ONCE_PER_TRADING_DAY:
-            return or_(
-                AlertRow.last_fire_date.is_(None),
-                AlertRow.last_fire_date < trading_date.isoformat(),
-            )
-        return true()  # ONCE: the ACTIVE state check is enough
-
-    async def _next_event_id(self, session: AsyncSession, user_id: str) -> int:
-        # An upsert that increments the user's counter: it takes the row's lock until commit,
-        # so a user's events commit in id order even across replicas.
-        dialect = self._db.engine.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(AlertUserRow)
-            .values(user_id=user_id, last_event_id=1)
-            .on_conflict_do_update(
-                index_elements=[AlertUserRow.user_id],
-                set_={"last_event_id": AlertUserRow.last_event_id + 1},
-            )
-            .returning(AlertUserRow.last_event_id)
+        new_state = AlertState.COMPLETED if alert.frequency is Frequency.ONCE else AlertState.ACTIVE
+        row = connection.execute(
+            self._updates[alert.frequency],
+            {
+                "alert_id": alert.id,
+                "owner": alert.user_id,
+                "evaluated_condition": condition_json(alert.condition),
+                "evaluated_cooldown": cooldown_seconds(alert),
+                "fire_time": now,
+                "fire_date": firing.trading_date.isoformat(),
+                "new_state": new_state.value,
+                "new_next_fire_time": next_fire_time(replace(alert, last_fire_time=now)),
+            },
+        ).one_or_none()
+        if row is None:
+            return None
+        fired = alert_from_row(row)  # type: ignore[arg-type]  # a Row with the same columns
+        event_id = int(
+            connection.execute(self._next_event_id, {"owner": alert.user_id}).scalar_one()
         )
-        value = (await session.execute(statement)).scalar_one()
-        return int(value)
+        event = AlertEvent(
+            user_id=alert.user_id,
+            event_id=event_id,
+            alert_id=alert.id,
+            alert_display_name=fired.display_name,
+            symbol=fired.symbol,
+            condition=fired.condition,
+            fire_time=now,
+            trigger_values=firing.trigger_values,
+            message=firing.message,
+            alert_state=new_state,
+            webhook_delivery=DeliveryState.PENDING
+            if firing.webhook
+            else DeliveryState.NOT_CONFIGURED,
+        )
+        connection.execute(self._insert_event, _event_values(event))
+        if firing.webhook is not None:
+            url, sealed = firing.webhook
+            connection.execute(
+                self._insert_delivery,
+                {
+                    "user_id": alert.user_id,
+                    "event_id": event_id,
+                    "alert_id": alert.id,
+                    "url": url,
+                    "sealed_secret": sealed,
+                    "state": DeliveryState.PENDING.value,
+                    "attempts": 0,
+                    "next_attempt_time": now,
+                    "give_up_time": now + self._delivery_window,
+                    "create_time": now,
+                },
+            )
+        return fired, event
 
     async def expire_due(self, now: datetime) -> list[Alert]:
         """Move every armed alert whose expire time has passed to EXPIRED; the alerts moved."""

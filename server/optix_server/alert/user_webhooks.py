@@ -3,7 +3,9 @@
 typed stub (the internal GetUserWebhook, with the alert slice's service identity).
 
 Answers are cached per user for `ttl` (bounded, least recently used evicted): a change to a
-user's default webhook (new URL, rotated secret, cleared) reaches firings within `ttl`. When the
+user's default webhook (new URL, rotated secret, cleared) reaches firings within `ttl`. A firing
+past half the `ttl` refreshes the answer in the background while it uses the cached one, so the
+firings of an active user do not wait on the user service. When the
 user service cannot answer, the firing is never held back: it uses the user's last answer if it
 is younger than `stale_for`, else it goes without a webhook (the event is written and streamed
 as always, with no delivery), and the user service is not asked again for anyone for
@@ -81,6 +83,9 @@ class _Entry:
     answered_at: float | None
     # Monotonic seconds before which the user service is not asked again.
     ask_after: float
+    # Monotonic seconds after which a firing asks again in the background, still using this
+    # answer (refresh-ahead: a user whose alerts fire often never waits for the user service).
+    refresh_after: float
 
 
 class UserWebhooks:
@@ -128,16 +133,22 @@ class UserWebhooks:
         if entry is not None:
             self._entries.move_to_end(user_id)
             if now < entry.ask_after:
+                if now >= entry.refresh_after and now >= self._down_until:
+                    self._start_lookup(user_id)
                 return self._usable(entry, now)
         if now < self._down_until:
             return self._usable(entry, now) if entry is not None else None
+        # Shielded: a firing cancelled at shutdown does not cancel the others' shared lookup.
+        return await asyncio.shield(self._start_lookup(user_id))
+
+    def _start_lookup(self, user_id: str) -> asyncio.Task[DefaultWebhook | None]:
+        """The user's lookup in flight, started if there is none."""
         task = self._lookups.get(user_id)
         if task is None:
             task = asyncio.ensure_future(self._lookup(user_id))
             self._lookups[user_id] = task
             task.add_done_callback(lambda _: self._lookups.pop(user_id, None))
-        # Shielded: a firing cancelled at shutdown does not cancel the others' shared lookup.
-        return await asyncio.shield(task)
+        return task
 
     def forget(self, user_id: str) -> None:
         """Drop what is known of a user: the next firing asks the user service."""
@@ -176,8 +187,8 @@ class UserWebhooks:
             self._entries.popitem(last=False)
 
     def _store(self, user_id: str, value: DefaultWebhook | None) -> DefaultWebhook | None:
-        now = self._now()
-        self._put(user_id, _Entry(value, now, now + self._settings.ttl.total_seconds()))
+        now, ttl = self._now(), self._settings.ttl.total_seconds()
+        self._put(user_id, _Entry(value, now, now + ttl, now + ttl / 2))
         return value
 
     def _failed(self, user_id: str, exc: Exception) -> DefaultWebhook | None:
@@ -186,10 +197,12 @@ class UserWebhooks:
         self._down_until = now + self._settings.retry_after.total_seconds()
         code = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else type(exc).__name__
         previous = self._entries.get(user_id)
+        ask_after = now + self._settings.retry_after.total_seconds()
         entry = _Entry(
             previous.value if previous else None,
             previous.answered_at if previous else None,
-            now + self._settings.retry_after.total_seconds(),
+            ask_after,
+            ask_after,
         )
         self._put(user_id, entry)
         value = self._usable(entry, now)

@@ -62,12 +62,7 @@ def create_module(deps: Dependencies, *, settings: AlertSettings | None = None) 
     )
 
     def quote_feed(on_quote: Callable[[quote_pb2.Quote], None]) -> QuoteFeed:
-        return QuoteFeed(
-            lambda: deps.clients.stub(
-                "marketdata", marketdata_service_pb2_grpc.MarketDataServiceStub, caller=NAME
-            ),
-            on_quote,
-        )
+        return QuoteFeed(deps.pubsub, on_quote)
 
     monitor = AlertMonitor(
         AlertIndex(),

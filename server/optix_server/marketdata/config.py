@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from optix_server.common.occ import SymbolError, normalize_ticker
+from optix_server.common.quote_topic import DEMAND_LEASE_SECONDS
 from optix_server.infra.env import SettingsError, env_bool, env_float, env_int, env_str
 from optix_server.marketdata.providers.universe import SimulatedInstrument, stable_seed
 
@@ -131,7 +132,7 @@ class MarketDataSettings:
     # prices and sequences; None means "when the process started" (fine for one process).
     sim_epoch: datetime | None = None
     max_stream_symbols: int = 500
-    demand_lease_seconds: float = 15.0
+    demand_lease_seconds: float = DEMAND_LEASE_SECONDS
 
     def dividend_yield(self, symbol: str) -> float:
         """The continuous dividend yield used for `symbol` (0 when not configured)."""

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from optix_server.common.quote_topic import DEMAND_CHANNEL, demanded_symbols, quote_channel
 from optix_server.infra.cache import Cache
 from optix_server.infra.logging import get_logger
 from optix_server.infra.pubsub import PubSub, listen_resubscribing
@@ -24,7 +25,6 @@ from optix_server.marketdata.models import InstrumentType, Quote
 from optix_server.marketdata.providers.base import MarketDataProvider
 from optix_server.marketdata.quote_analytics import QuoteAnalyst, option_roots
 from optix_server.marketdata.service import quote_cache_key
-from optix_server.marketdata.streaming import DEMAND_CHANNEL, quote_channel
 
 log = get_logger(__name__)
 
@@ -140,7 +140,7 @@ class FeedPublisher:
         await listen_resubscribing(
             self._pubsub,
             DEMAND_CHANNEL,
-            lambda payload: self.demand([s for s in payload.decode().split("\n") if s]),
+            lambda payload: self.demand(demanded_symbols(payload)),
             self._listening,
             retry_delay=RESTART_DELAY,
         )

@@ -14,6 +14,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from optix.marketdata.v1 import quote_pb2
+from optix_server.common.quote_topic import (
+    DEMAND_CHANNEL,
+    DEMAND_LEASE_SECONDS,
+    demand_message,
+    quote_channel,
+)
 from optix_server.infra.errors import Unavailable
 from optix_server.infra.lifecycle import SHUTDOWN_MESSAGE
 from optix_server.infra.logging import get_logger
@@ -22,16 +28,10 @@ from optix_server.marketdata.wire import frame_field_1, quote_batch_response
 
 log = get_logger(__name__)
 
-DEMAND_CHANNEL = "marketdata.demand"
 SUBSCRIBE_TIMEOUT = 10.0
 HEARTBEAT_RESOLUTION = 0.25
 
 Snapshot = Callable[[Sequence[str]], Awaitable[dict[str, bytes]]]
-
-
-def quote_channel(symbol: str) -> str:
-    """The pub/sub channel carrying a symbol's ticks."""
-    return f"marketdata.quotes.{symbol}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +236,7 @@ class QuoteHub:
         pubsub: PubSub,
         snapshot: Snapshot,
         shutting_down: asyncio.Event,
-        lease_seconds: float = 15.0,
+        lease_seconds: float = DEMAND_LEASE_SECONDS,
     ) -> None:
         self._pubsub = pubsub
         self._snapshot = snapshot
@@ -399,7 +399,7 @@ class QuoteHub:
 
     async def _announce(self, symbols: Sequence[str]) -> None:
         try:
-            await self._pubsub.publish(DEMAND_CHANNEL, "\n".join(symbols).encode())
+            await self._pubsub.publish(DEMAND_CHANNEL, demand_message(symbols))
         except Exception as exc:
             log.warning("could not announce quote demand", error=str(exc))
 
