@@ -9,11 +9,12 @@ import pytest
 
 from optix.marketdata.v1 import marketdata_service_pb2 as pb
 from optix_server.infra.env import SettingsError
+from optix_server.infra.registration import serialize_or_pass
 from optix_server.infra.settings import Settings
 from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.convert import encode_quote
 from optix_server.marketdata.streaming import tick_from_payload
-from optix_server.marketdata.wire import quote_batch_response, serialize_stream_response
+from optix_server.marketdata.wire import quote_batch_response
 from tests.marketdata.test_streaming import quote
 
 
@@ -69,13 +70,13 @@ def test_bad_values_name_the_variable(env: dict[str, str]) -> None:
 
 def test_pre_encoded_batch_is_a_valid_stream_message() -> None:
     ticks = [tick_from_payload(encode_quote(quote(s, i + 1))) for i, s in enumerate("ABC")]
-    raw = serialize_stream_response(quote_batch_response([t.framed for t in ticks]))
+    raw = serialize_or_pass(quote_batch_response([t.framed for t in ticks]))
     message = pb.StreamQuotesResponse.FromString(raw)
     assert message.WhichOneof("payload") == "quotes"
     assert [(q.symbol, q.sequence) for q in message.quotes.quotes] == [("A", 1), ("B", 2), ("C", 3)]
     heartbeat = pb.StreamQuotesResponse()
     heartbeat.heartbeat.SetInParent()
-    assert serialize_stream_response(heartbeat) == heartbeat.SerializeToString()
+    assert serialize_or_pass(heartbeat) == heartbeat.SerializeToString()
     # Large quotes need multi-byte lengths; the framing must still parse.
     big = [tick_from_payload(encode_quote(quote("X" * 9, 300)))] * 20
     parsed = pb.StreamQuotesResponse.FromString(quote_batch_response([t.framed for t in big]))

@@ -158,11 +158,16 @@ class BrokerageSettings:
     worker_enabled: bool = True
     worker_poll: timedelta = timedelta(seconds=5)
     worker_batch: int = 8
+    # GetPortfolio answers are kept this long per user (0: priced on every call), within a
+    # byte budget; a change to the user's book drops theirs at once (brokerage.snapshots).
+    portfolio_max_age: timedelta = timedelta(seconds=1)
+    portfolio_cache_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BrokerageSettings:
         """Read OPTIX_BROKERAGE_{MAX_CONNECTIONS, MIN_SYNC_INTERVAL_SECONDS,
-        SYNC_INTERVAL_SECONDS, REAUTH_WARNING_HOURS, SYNC_WORKER} plus the connector variables."""
+        SYNC_INTERVAL_SECONDS, REAUTH_WARNING_HOURS, SYNC_WORKER, PORTFOLIO_MAX_AGE_MS,
+        PORTFOLIO_CACHE_MB} plus the connector variables."""
         base = cls()
         prefix = "OPTIX_BROKERAGE_"
         return cls(
@@ -195,4 +200,10 @@ class BrokerageSettings:
                 )
             ),
             worker_enabled=env_bool(env, prefix + "SYNC_WORKER", base.worker_enabled),
+            portfolio_max_age=timedelta(
+                milliseconds=env_int(env, prefix + "PORTFOLIO_MAX_AGE_MS", 1000, minimum=0)
+            ),
+            portfolio_cache_bytes=env_int(env, prefix + "PORTFOLIO_CACHE_MB", 64, minimum=1)
+            * 1024
+            * 1024,
         )

@@ -8,7 +8,7 @@ import contextlib
 import copy
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -36,6 +36,7 @@ from optix_server.brokerage.domain import (
 )
 from optix_server.brokerage.portfolio import PortfolioView, Valued, build_portfolio
 from optix_server.brokerage.repository import BrokerageRepository, TransactionFilter
+from optix_server.brokerage.snapshots import no_change
 from optix_server.brokerage.vault import TokenVault
 from optix_server.common.market_data import MarketData
 from optix_server.common.occ import SymbolError, normalize_symbol
@@ -110,8 +111,11 @@ class BrokerageService:
         clock: Clock,
         page_key: bytes,
         wake_worker: Callable[[], None] = lambda: None,
+        on_change: Callable[[str], Awaitable[None]] = no_change,
     ) -> None:
         self._repo = repository
+        # Told whose book a write changed (the portfolio snapshots drop it).
+        self._on_change = on_change
         self._connectors = connectors
         self._vault = vault
         self._market = market
@@ -287,6 +291,7 @@ class BrokerageService:
             # Nothing was stored: give the provider its tokens back rather than leave them live.
             await self._revoke_quietly(connector, tokens)
             raise
+        await self._on_change(user_id)
         self._wake()
         return result
 
@@ -349,6 +354,7 @@ class BrokerageService:
                 await self._revoke_quietly(connector, self._vault.open(connection.id, sealed))
         if not await self._repo.delete_connection(caller, connection.id):
             raise names.CONNECTIONS.not_found(name)
+        await self._on_change(caller)
 
     # --- syncs -------------------------------------------------------------------------------
 
@@ -388,6 +394,7 @@ class BrokerageService:
                 continue
             if await self._repo.queue_sync(caller, connection.id, now):
                 queued_any = True
+                await self._on_change(caller)
             again = await self._repo.get(caller, connection.id)
             if again is not None:
                 syncs.append(again.current_sync() or _last_sync(again))
@@ -456,6 +463,10 @@ class BrokerageService:
             else ""
         )
         return Page(page, token)
+
+    def portfolio_owner(self, caller: str, name: str) -> str:
+        """The user whose portfolio `name` is (the caller's, else NOT_FOUND / INVALID_ARGUMENT)."""
+        return names.parse_portfolio(name, caller)
 
     async def portfolio(self, caller: str, name: str, budget_s: float) -> PortfolioView:
         """Every account and position, priced with one batch of current quotes."""

@@ -10,6 +10,7 @@ from optix.brokerage.v1 import brokerage_service_pb2 as pb
 from optix.brokerage.v1 import brokerage_service_pb2_grpc
 from optix_server.brokerage import convert
 from optix_server.brokerage.service import BrokerageService, TransactionQueryArgs
+from optix_server.brokerage.snapshots import PortfolioSnapshots
 from optix_server.common.proto_fields import optional_timestamp
 from optix_server.infra.auth.principal import current_user_id
 from optix_server.infra.clients import deadline_from
@@ -21,8 +22,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class BrokerageServicer(brokerage_service_pb2_grpc.BrokerageServiceServicer):
     """The gRPC face of BrokerageService."""
 
-    def __init__(self, service: BrokerageService) -> None:
+    def __init__(self, service: BrokerageService, snapshots: PortfolioSnapshots) -> None:
         self._service = service
+        self._snapshots = snapshots
 
     async def ListProviders(
         self, request: pb.ListProvidersRequest, context: Context
@@ -107,11 +109,16 @@ class BrokerageServicer(brokerage_service_pb2_grpc.BrokerageServiceServicer):
     async def GetPortfolio(
         self, request: pb.GetPortfolioRequest, context: Context
     ) -> pb.GetPortfolioResponse:
-        """See the proto."""
-        view = await self._service.portfolio(
-            current_user_id(), request.name, deadline_from(context)
-        )
-        return pb.GetPortfolioResponse(portfolio=convert.portfolio(view))
+        """See the proto. Answers with the user's snapshot, encoded once (see snapshots)."""
+        caller, budget_s = current_user_id(), deadline_from(context)
+        user_id = self._service.portfolio_owner(caller, request.name)
+
+        async def build() -> bytes:
+            view = await self._service.portfolio(caller, request.name, budget_s)
+            return pb.GetPortfolioResponse(portfolio=convert.portfolio(view)).SerializeToString()
+
+        # Bytes: registered with a serializer that passes them through.
+        return await self._snapshots.get(user_id, build)  # type: ignore[return-value]
 
     async def ListPositions(
         self, request: pb.ListPositionsRequest, context: Context

@@ -32,6 +32,7 @@ from optix_server.brokerage.repository import (
     BrokerageRepository,
     SyncOutcome,
 )
+from optix_server.brokerage.snapshots import EVERYONE, no_change
 from optix_server.brokerage.vault import TokenVault
 from optix_server.common.market_data import MarketData
 from optix_server.infra import errors
@@ -62,8 +63,11 @@ class SyncWorker:
         lifecycle: Lifecycle,
         *,
         owner: str | None = None,
+        on_change: Callable[[str], Awaitable[None]] = no_change,
     ) -> None:
         self._repo = repository
+        # Told whose book a sync changed (EVERYONE for a change across users).
+        self._on_change = on_change
         self._connectors = connectors
         self._vault = vault
         self._market = market
@@ -105,7 +109,8 @@ class SyncWorker:
         """Mark soon-expiring connections, then sync every due connection this worker can
         claim; how many it synced."""
         now = self._clock.now()
-        await self._repo.mark_reauth_due(now, self._settings.reauth_warning)
+        if await self._repo.mark_reauth_due(now, self._settings.reauth_warning):
+            await self._on_change(EVERYONE)
         total = 0
         while True:
             claimed = await self._repo.claim_due(
@@ -141,6 +146,8 @@ class SyncWorker:
         )
         if not written:
             log.warning("sync lease lost before the result was written", connection=connection.id)
+        else:
+            await self._on_change(connection.user_id)
         return written and snapshot is not None
 
     def _failed(self, message: str) -> SyncOutcome:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from optix.marketdata.v1 import marketdata_service_pb2
-
 # Field 1, wire type 2 (length-delimited): StreamQuotesResponse.quotes and QuoteBatch.quotes.
 _FIELD_1 = b"\x0a"
 
@@ -29,12 +27,3 @@ def quote_batch_response(framed_quotes: Iterable[bytes]) -> bytes:
     """The bytes of StreamQuotesResponse{quotes: QuoteBatch{quotes: [...]}}, from quotes
     already framed by frame_field_1 (QuoteBatch.quotes is field 1 too)."""
     return frame_field_1(b"".join(framed_quotes))
-
-
-def serialize_stream_response(
-    message: bytes | marketdata_service_pb2.StreamQuotesResponse,
-) -> bytes:
-    """Response serializer for StreamQuotes: pre-encoded bytes pass through untouched."""
-    if isinstance(message, bytes):
-        return message
-    return message.SerializeToString()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-import grpc
 
 from optix.marketdata.v1 import marketdata_service_pb2 as pb
 from optix_server.infra.module import Dependencies, ServiceModule
+from optix_server.infra.registration import register_service
 from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.feed import FeedPublisher
 from optix_server.marketdata.pricing import warm_up
@@ -17,36 +15,9 @@ from optix_server.marketdata.quote_analytics import QuoteAnalyst
 from optix_server.marketdata.service import MarketDataService
 from optix_server.marketdata.servicer import MarketDataServicer
 from optix_server.marketdata.streaming import QuoteHub
-from optix_server.marketdata.wire import serialize_stream_response
 
-FULL_NAME = "optix.marketdata.v1.MarketDataService"
-
-
-def register_servicer(servicer: MarketDataServicer, server: grpc.aio.Server) -> None:
-    """Add the servicer like the generated helper does, except that StreamQuotes accepts
-    pre-encoded response bytes (each tick is serialised once, not once per client)."""
-    unary: dict[str, tuple[Any, Any]] = {
-        "GetQuote": (pb.GetQuoteRequest, pb.GetQuoteResponse),
-        "BatchGetQuotes": (pb.BatchGetQuotesRequest, pb.BatchGetQuotesResponse),
-        "ListExpirations": (pb.ListExpirationsRequest, pb.ListExpirationsResponse),
-        "GetOptionsChain": (pb.GetOptionsChainRequest, pb.GetOptionsChainResponse),
-        "GetPriceHistory": (pb.GetPriceHistoryRequest, pb.GetPriceHistoryResponse),
-    }
-    handlers: dict[str, grpc.RpcMethodHandler[object, object]] = {
-        name: grpc.unary_unary_rpc_method_handler(
-            getattr(servicer, name),
-            request_deserializer=request.FromString,
-            response_serializer=response.SerializeToString,
-        )
-        for name, (request, response) in unary.items()
-    }
-    handlers["StreamQuotes"] = grpc.unary_stream_rpc_method_handler(
-        servicer.StreamQuotes,
-        request_deserializer=pb.StreamQuotesRequest.FromString,
-        response_serializer=serialize_stream_response,  # type: ignore[arg-type]
-    )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(FULL_NAME, handlers),))
-    server.add_registered_method_handlers(FULL_NAME, handlers)
+SERVICE = pb.DESCRIPTOR.services_by_name["MarketDataService"]
+FULL_NAME = SERVICE.full_name
 
 
 def create_module(
@@ -97,7 +68,10 @@ def create_module(
     return ServiceModule(
         name="marketdata",
         full_name=FULL_NAME,
-        register=lambda server: register_servicer(servicer, server),
+        # StreamQuotes yields pre-encoded bytes: each tick is serialised once, not per client.
+        register=lambda server: register_service(
+            server, servicer, SERVICE, pre_encoded={"StreamQuotes"}
+        ),
         on_start=on_start,
         on_stop=on_stop,
         extra={"service": service, "hub": hub, "publisher": publisher, "provider": provider},

@@ -165,7 +165,9 @@ class BrokerageServiceServicer:
 
     def GetPortfolio(self, request, context):
         """Returns the caller's portfolio merged across all connections and accounts, with totals, from
-        the last synced data (it does not call providers).
+        the last synced data (it does not call providers). The answer may be served from a snapshot
+        priced at most a second ago (server-configured); a change to the caller's connections or a
+        finished sync is reflected at once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

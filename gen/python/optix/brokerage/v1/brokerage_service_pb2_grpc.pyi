@@ -65,7 +65,9 @@ class BrokerageServiceStub:
     """Lists the accounts of one connection, or of all the caller's connections."""
     GetPortfolio: _grpc.UnaryUnaryMultiCallable[_brokerage_service_pb2.GetPortfolioRequest, _brokerage_service_pb2.GetPortfolioResponse]
     """Returns the caller's portfolio merged across all connections and accounts, with totals, from
-    the last synced data (it does not call providers).
+    the last synced data (it does not call providers). The answer may be served from a snapshot
+    priced at most a second ago (server-configured); a change to the caller's connections or a
+    finished sync is reflected at once.
     """
     ListPositions: _grpc.UnaryUnaryMultiCallable[_brokerage_service_pb2.ListPositionsRequest, _brokerage_service_pb2.ListPositionsResponse]
     """Lists positions per account (not merged), from the last synced data."""
@@ -116,7 +118,9 @@ class BrokerageServiceAsyncStub(BrokerageServiceStub):
     """Lists the accounts of one connection, or of all the caller's connections."""
     GetPortfolio: _aio.UnaryUnaryMultiCallable[_brokerage_service_pb2.GetPortfolioRequest, _brokerage_service_pb2.GetPortfolioResponse]  # type: ignore[assignment]
     """Returns the caller's portfolio merged across all connections and accounts, with totals, from
-    the last synced data (it does not call providers).
+    the last synced data (it does not call providers). The answer may be served from a snapshot
+    priced at most a second ago (server-configured); a change to the caller's connections or a
+    finished sync is reflected at once.
     """
     ListPositions: _aio.UnaryUnaryMultiCallable[_brokerage_service_pb2.ListPositionsRequest, _brokerage_service_pb2.ListPositionsResponse]  # type: ignore[assignment]
     """Lists positions per account (not merged), from the last synced data."""
@@ -212,7 +216,9 @@ class BrokerageServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_brokerage_service_pb2.GetPortfolioResponse, _abc.Awaitable[_brokerage_service_pb2.GetPortfolioResponse]]:
         """Returns the caller's portfolio merged across all connections and accounts, with totals, from
-        the last synced data (it does not call providers).
+        the last synced data (it does not call providers). The answer may be served from a snapshot
+        priced at most a second ago (server-configured); a change to the caller's connections or a
+        finished sync is reflected at once.
         """
 
     @_abc_1.abstractmethod

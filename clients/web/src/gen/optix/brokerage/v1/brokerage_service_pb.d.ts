@@ -758,7 +758,9 @@ export declare const BrokerageService: GenService<{
   },
   /**
    * Returns the caller's portfolio merged across all connections and accounts, with totals, from
-   * the last synced data (it does not call providers).
+   * the last synced data (it does not call providers). The answer may be served from a snapshot
+   * priced at most a second ago (server-configured); a change to the caller's connections or a
+   * finished sync is reflected at once.
    *
    * @generated from rpc optix.brokerage.v1.BrokerageService.GetPortfolio
    */
