@@ -17,6 +17,7 @@ from optix_server.brokerage.config import SchwabSettings
 from optix_server.brokerage.connectors.base import AuthorizationGrant, TokenSet, TransactionQuery
 from optix_server.brokerage.connectors.errors import (
     AccessTokenExpired,
+    AuthorizationRevoked,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
@@ -239,14 +240,14 @@ async def test_refresh_past_the_seven_days_asks_for_reauthorisation(
     assert len(standin.calls) == before  # known dead: no request spent
 
 
-async def test_dead_refresh_token_401_is_reauthorisation(
+async def test_a_refresh_token_refused_before_its_end_is_revoked_access(
     schwab: SchwabConnector, standin: StandIn
 ) -> None:
     tokens = await sign_in(schwab)
     standin.kill_refresh_tokens()
-    with pytest.raises(ReauthorizationRequired) as info:
+    with pytest.raises(AuthorizationRevoked) as info:
         await schwab.refresh(tokens)
-    assert info.value.reason == "REAUTH_REQUIRED"
+    assert info.value.reason == "AUTHORIZATION_REVOKED"
     assert status_code_for(info.value) == grpc.StatusCode.FAILED_PRECONDITION
     assert tokens.refresh_token not in info.value.message
     # One answer, not retried: a 401 will not change its mind.

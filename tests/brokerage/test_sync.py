@@ -1,7 +1,7 @@
 """The sync worker: idempotent re-syncs (transactions upserted by provider id), refresh before
-expiry, REAUTH_REQUIRED ahead of the refresh token's end (and at once for a dead one), a failed
-sync keeping the previous snapshot, two workers never syncing one connection at once, the
-minimum interval, no plaintext token at rest, and key rotation."""
+expiry, REAUTH_REQUIRED ahead of the refresh token's end, REVOKED at once for one refused before
+it, a failed sync keeping the previous snapshot, two workers never syncing one connection at
+once, the minimum interval, no plaintext token at rest, and key rotation."""
 
 from __future__ import annotations
 
@@ -156,14 +156,15 @@ async def test_refresh_token_near_its_end_requires_reauthorisation_ahead(stack: 
     assert back.reauth_required_time.ToDatetime() >= ends
 
 
-async def test_dead_refresh_token_requires_reauthorisation_at_once(stack: Stack) -> None:
+async def test_access_withdrawn_at_the_broker_is_revoked_at_once(stack: Stack) -> None:
     user = await stack.user()
     connection = await user.connect_schwab()
     await stack.worker.run_due()
     stack.standin.expire_access_tokens()
     stack.standin.kill_refresh_tokens()
     synced = await _sync(stack, user, connection.name)
-    assert synced.status == REAUTH, synced.status_message
+    assert synced.status == connection_pb2.CONNECTION_STATUS_REVOKED, synced.status_message
+    assert "withdrawn" in synced.status_message
     assert synced.last_sync_result == connection_pb2.SYNC_STATE_FAILED
     # The last synced data stays readable.
     accounts = await user.brokerage.ListAccounts(pb.ListAccountsRequest(parent=connection.name))

@@ -8,10 +8,11 @@ and reads the merged portfolio back from the page: every position carries Greeks
 are the exact sums of the positions' values. Then "Connect Schwab": the tab leaves for the
 stand-in's authorize URL, follows its 302 to the page with `code` and `state`, and the page
 resumes the session, calls CompleteConnection over grpc-web and cleans the address bar. This test
-kills the stand-in's tokens when the driver asks; "Sync now" then marks the connection
-REAUTH_REQUIRED (with its time) and the page offers Re-authorise, which runs the OAuth dance again
-back to ACTIVE, on the same connection. A refused sync shows its retry delay, delete removes the
-paper broker, and sign-out clears the screen. Layout is checked on each state at both sizes.
+kills the stand-in's tokens when the driver asks; "Sync now" then marks the connection REVOKED
+(its refresh token refused before its end) and the page offers Re-authorise, which runs the OAuth
+dance again back to ACTIVE, on the same connection. A refused sync shows its retry delay, delete
+removes the paper broker, and sign-out clears the screen. Layout is checked on each state at
+both sizes.
 """
 
 from __future__ import annotations
@@ -187,12 +188,11 @@ def _schwab(result: dict[str, Any], stack: PortfolioStack, email: str) -> str:
 
 def _reauth(result: dict[str, Any], stack: PortfolioStack, schwab_name: str) -> None:
     row = _row(result["reauthRows"], SCHWAB)
-    assert row["name"] == schwab_name and row["status"] == "REAUTH_REQUIRED"
+    # Refused before its 7-day end: access was withdrawn at the broker.
+    assert row["name"] == schwab_name and row["status"] == "REVOKED"
     assert row["buttons"] == ["pf-reauth", "pf-delete"]
-    assert row["reauthTime"] != ""
-    # Why, and until when (the sign-in's 7-day end, kept from the last authorisation).
-    assert "sign in" in row["detail"].lower(), row["detail"]
-    assert "Re-authorise by " in row["detail"] or "The sign-in ended " in row["detail"]
+    assert "withdrawn" in row["detail"] and "sign in" in row["detail"].lower(), row["detail"]
+    assert "Re-authorise by " not in row["detail"]
     assert row["detail"].endswith("The last synced data is still shown.")
     # The last synced data is still in the portfolio.
     assert len(result["reauthPortfolio"]["positions"]) == len(result["merged"]["positions"])
@@ -231,7 +231,7 @@ def _layout(result: dict[str, Any], phone: bool) -> None:
     layouts = result["layouts"]
     names = {layout["screen"] for layout in layouts}
     assert {"portfolio empty", "portfolio", "portfolio two brokers"} <= names
-    assert {"portfolio reauth required", "portfolio delete confirmation", "signed out"} <= names
+    assert {"portfolio access revoked", "portfolio delete confirmation", "signed out"} <= names
     for layout in layouts:
         where = json.dumps(layout, indent=1)
         assert layout["viewportWidth"] == (390 if phone else 1280), where

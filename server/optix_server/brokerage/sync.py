@@ -16,6 +16,7 @@ from optix_server.brokerage.config import BrokerageSettings
 from optix_server.brokerage.connectors.base import BrokerConnector, TokenSet, TransactionQuery
 from optix_server.brokerage.connectors.errors import (
     AccessTokenExpired,
+    AuthorizationRevoked,
     ReauthorizationRequired,
 )
 from optix_server.brokerage.connectors.models import BrokerAccount, BrokerTransaction
@@ -130,9 +131,12 @@ class SyncWorker:
         try:
             snapshot = await self._fetch(connection)
         except ReauthorizationRequired as exc:
-            outcome = SyncOutcome(
-                ConnectionStatus.REAUTH_REQUIRED, exc.message, SyncState.FAILED, exc.message, None
+            status = (
+                ConnectionStatus.REVOKED
+                if isinstance(exc, AuthorizationRevoked)
+                else ConnectionStatus.REAUTH_REQUIRED
             )
+            outcome = SyncOutcome(status, exc.message, SyncState.FAILED, exc.message, None)
         except errors.OptixError as exc:
             outcome = self._failed(exc.message)
         except Exception:

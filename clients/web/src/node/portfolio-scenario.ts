@@ -3,7 +3,7 @@
 // tap, its merged portfolio (positions with Greeks, totals read back from the page); then Schwab
 // through the stand-in: the tap leaves for the stand-in's authorize URL, the browser follows its
 // 302 to the page's callback route, the page completes the connection over grpc-web. The Python
-// test kills the stand-in's tokens, "Sync now" marks the connection REAUTH_REQUIRED, and its
+// test kills the stand-in's tokens, "Sync now" marks the connection REVOKED, and its
 // Re-authorise button runs the OAuth dance again back to ACTIVE. A refused sync (the edge
 // answering RESOURCE_EXHAUSTED with RetryInfo) shows its delay; delete; sign-out clears it all.
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -275,11 +275,11 @@ export async function runPortfolioScenario(
     const answer = await args.ask({ event: "kill-schwab-tokens" });
     if (answer !== "done") throw new Error(`the test answered ${answer}`);
     await pressIn(SCHWAB, "pf-sync");
-    await waitStatus(SCHWAB, "REAUTH_REQUIRED", 2);
+    await waitStatus(SCHWAB, "REVOKED", 2);
     await rowOf(SCHWAB).getByTestId("pf-reauth").waitFor();
     r.reauthRows = await connectionRows(page);
     r.reauthPortfolio = await portfolioShown(page);
-    await layout("portfolio reauth required");
+    await layout("portfolio access revoked");
 
     begin("re-authorise: the OAuth dance again");
     const completesBefore = calls.CompleteConnection ?? 0;

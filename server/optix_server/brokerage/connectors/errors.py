@@ -51,9 +51,22 @@ class ReauthorizationRequired(AuthorizationError):
     the broker again (CONNECTION_STATUS_REAUTH_REQUIRED)."""
 
     def __init__(
-        self, message: str = "the authorisation expired; sign in at the broker again"
+        self,
+        message: str = "the authorisation expired; sign in at the broker again",
+        *,
+        reason: str = "REAUTH_REQUIRED",
     ) -> None:
-        super().__init__(message, reason="REAUTH_REQUIRED")
+        super().__init__(message, reason=reason)
+
+
+class AuthorizationRevoked(ReauthorizationRequired):
+    """The provider refused a refresh token before its known end: access was withdrawn at the
+    broker (CONNECTION_STATUS_REVOKED); signing in again restores it."""
+
+    def __init__(
+        self, message: str = "access was withdrawn at the broker; sign in again or delete"
+    ) -> None:
+        super().__init__(message, reason="AUTHORIZATION_REVOKED")
 
 
 class ProviderRejected(FailedPrecondition, BrokerError):

@@ -26,6 +26,7 @@ from optix_server.brokerage.connectors.base import (
 )
 from optix_server.brokerage.connectors.errors import (
     AccessTokenExpired,
+    AuthorizationRevoked,
     ProviderRejected,
     ReauthorizationRequired,
 )
@@ -202,8 +203,10 @@ class SchwabConnector:
             )
         except HttpRefused as refused:
             if refused.status in {400, 401}:
-                raise ReauthorizationRequired(
-                    "Schwab no longer accepts this authorisation; sign in again"
+                # Refused before its end (checked above): withdrawn at Schwab.
+                raise AuthorizationRevoked(
+                    "Schwab no longer accepts this authorisation (access was withdrawn at"
+                    " Schwab); sign in again or delete the connection"
                 ) from None
             raise ProviderRejected(
                 f"Schwab refused the token refresh (HTTP {refused.status})"

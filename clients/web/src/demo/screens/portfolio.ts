@@ -586,9 +586,11 @@ export class PortfolioScreen implements Screen {
   /** The line under a connection: what needs doing, or when its sign-in ends. */
   private detail(connection: Connection, status: string): string {
     const reauth = connection.reauthRequiredTime;
-    if (status === "REAUTH_REQUIRED") {
+    if (status === "REAUTH_REQUIRED" || status === "REVOKED") {
       const why = connection.statusMessage || "Sign in at the broker again to keep syncing";
-      const due = reauth === undefined ? undefined : timestampDate(reauth);
+      // A revoked sign-in ended when the broker withdrew it, not at its scheduled end.
+      const due =
+        reauth === undefined || status === "REVOKED" ? undefined : timestampDate(reauth);
       const time =
         due === undefined
           ? ""
@@ -598,7 +600,7 @@ export class PortfolioScreen implements Screen {
       const sentence = `${why.charAt(0).toUpperCase()}${why.slice(1)}`.replace(/\.?$/, ".");
       return `${sentence}${time} The last synced data is still shown.`;
     }
-    if (status === "ERROR" || status === "REVOKED") {
+    if (status === "ERROR") {
       return connection.statusMessage || connection.lastSyncErrorMessage || "The last sync failed";
     }
     if (reauth !== undefined) return `Sign-in valid until ${when(reauth)}`;
