@@ -23,6 +23,7 @@ from optix_server.infra.handlers import (
     rewrap_handler,
 )
 from optix_server.infra.logging import BurstLog, get_logger
+from optix_server.infra.outages import dependency_outage
 
 log = get_logger(__name__)
 
@@ -61,6 +62,11 @@ async def _abort(
             refused.record(method=method)
     elif isinstance(exc, NotImplementedError):
         status = to_rpc_status(errors.Unimplemented(f"{method.lstrip('/')} is not implemented yet"))
+    elif (outage := dependency_outage(exc)) is not None:
+        # Retryable, and not the client's fault nor a bug: no traceback, nothing of the
+        # dependency's address in the answer.
+        log.warning("a call met a dependency outage", method=method, error=type(exc).__name__)
+        status = to_rpc_status(outage)
     else:
         # Log the traceback for operators; the client learns nothing about internals.
         log.error("unhandled exception", method=method, exc_info=exc)

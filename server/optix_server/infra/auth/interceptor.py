@@ -15,7 +15,7 @@ from optix_server.infra.auth.principal import Principal, principal_scope
 from optix_server.infra.auth.revocation import SessionRevocations
 from optix_server.infra.auth.session_watch import SessionWatch
 from optix_server.infra.auth.tokens import TokenAuthority
-from optix_server.infra.errors import Unauthenticated
+from optix_server.infra.errors import OptixError, Unauthenticated
 from optix_server.infra.grpc_errors import to_grpc_status, to_rpc_status
 from optix_server.infra.handlers import (
     Behaviour,
@@ -24,6 +24,8 @@ from optix_server.infra.handlers import (
     method_of,
     rewrap_handler,
 )
+from optix_server.infra.logging import get_logger
+from optix_server.infra.outages import dependency_outage
 
 # Whole services anyone may call: operators probe health and list services without a token.
 PUBLIC_SERVICE_PREFIXES: tuple[str, ...] = (
@@ -37,6 +39,8 @@ _TOKEN_EXPIRED = Unauthenticated(
     reason="TOKEN_EXPIRED",
 )
 _SESSION_ENDED = Unauthenticated("the session has ended; sign in again", reason="SESSION_ENDED")
+
+log = get_logger(__name__)
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
@@ -88,7 +92,17 @@ class AuthInterceptor(HandlerInterceptor):
             principal = self._authority.verify(token)
         except Unauthenticated as exc:
             return _wrap(handler, None, exc)
-        if await self._session_ended(principal):
+        try:
+            ended = await self._session_ended(principal)
+        except Exception as exc:
+            # The deny-list cannot be read (Redis down): refuse, retryably, rather than let a
+            # possibly ended session in or answer UNKNOWN with the driver's internals.
+            outage = dependency_outage(exc)
+            if outage is None:
+                raise
+            log.warning("could not check whether a session ended", error=type(exc).__name__)
+            return _wrap(handler, None, outage)
+        if ended:
             return _wrap(handler, None, _SESSION_ENDED)
         # Only streams outlive their start; unary calls need no ending armed.
         ending = (
@@ -121,13 +135,13 @@ class AuthInterceptor(HandlerInterceptor):
             return None
 
 
-async def _reject(context: aio.ServicerContext[Any, Any], error: Unauthenticated) -> None:
+async def _reject(context: aio.ServicerContext[Any, Any], error: OptixError) -> None:
     status = to_grpc_status(to_rpc_status(error))
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 def _wrap_unary(
-    behavior: Behaviour, principal: Principal | None, error: Unauthenticated | None
+    behavior: Behaviour, principal: Principal | None, error: OptixError | None
 ) -> Behaviour:
     async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
         if error is not None:
@@ -190,7 +204,7 @@ class _StreamEnding:
 def _wrap_streaming(
     behavior: Behaviour,
     principal: Principal | None,
-    error: Unauthenticated | None,
+    error: OptixError | None,
     ending: _StreamEnding | None,
 ) -> Behaviour:
     if inspect.isasyncgenfunction(behavior):
@@ -235,7 +249,7 @@ def _wrap_streaming(
 def _wrap(
     handler: Handler,
     principal: Principal | None,
-    error: Unauthenticated | None,
+    error: OptixError | None,
     ending: _StreamEnding | None = None,
 ) -> Handler:
     return rewrap_handler(
