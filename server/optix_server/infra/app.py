@@ -4,11 +4,12 @@ reflection, shared interceptors and graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Sequence
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
 
@@ -25,6 +26,7 @@ from optix_server.infra.clients import ServiceClients
 from optix_server.infra.db import Database
 from optix_server.infra.files import private_dir
 from optix_server.infra.gc_policy import apply_gc_policy
+from optix_server.infra.health import DrainableHealth
 from optix_server.infra.interceptors import ErrorMappingInterceptor
 from optix_server.infra.lifecycle import Lifecycle
 from optix_server.infra.logging import get_logger
@@ -131,12 +133,12 @@ class OptixServer:
         self,
         deps: Dependencies,
         modules: Sequence[ServiceModule],
-        health_servicer: health.aio.HealthServicer | None = None,
+        health_servicer: DrainableHealth | None = None,
         access_log: AccessLog | None = None,
     ) -> None:
         self.deps = deps
         self.modules = list(modules)
-        self.health = health_servicer or health.aio.HealthServicer()
+        self.health = health_servicer or DrainableHealth()
         # Ends open streams of a session that ends (logout etc.), whichever replica ended it.
         revocations = build_session_revocations(deps.settings, deps.cache)
         self.session_watch = SessionWatch(deps.pubsub, revocations.ended_among)
@@ -157,6 +159,8 @@ class OptixServer:
         self.port = 0
         self._stopping = False
         self._stopped = asyncio.Event()
+        # Set to cut the drain window short (a second SIGTERM, a test).
+        self._drained = asyncio.Event()
 
     @property
     def service_names(self) -> list[str]:
@@ -200,15 +204,28 @@ class OptixServer:
         )
         return self.port
 
+    def end_drain(self) -> None:
+        """Stop draining now (stop() goes on to refuse new calls)."""
+        self._drained.set()
+
     async def stop(self, grace: float | None = None) -> None:
-        """Graceful stop: health NOT_SERVING, streams end UNAVAILABLE, drain within `grace` s,
-        then stop each module's background work (after the calls that may still use it)."""
+        """Graceful stop: health NOT_SERVING; keep serving through the drain window while the
+        edge stops routing here; then refuse new calls, end streams (Health.Watch too) with
+        UNAVAILABLE, let in-flight calls finish within `grace` s, and stop each module's
+        background work (after the calls that may still use it)."""
         if self._stopping:
             await self._stopped.wait()
             return
         self._stopping = True
-        grace = self.deps.settings.shutdown_grace_seconds if grace is None else grace
+        settings = self.deps.settings
+        grace = settings.shutdown_grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
+        if settings.drain_seconds > 0 and not self._drained.is_set():
+            log.info("draining: NOT_SERVING, still serving", seconds=settings.drain_seconds)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(settings.drain_seconds):
+                    await self._drained.wait()
+        self.health.close_watches()
         self.deps.lifecycle.begin_shutdown()
         await self.server.stop(grace)
         await self.session_watch.stop()
@@ -238,6 +255,9 @@ async def serve(settings: Settings, modules: Sequence[ServiceModule], deps: Depe
         apply_gc_policy(settings.gc_young_threshold)
         await stop_requested.wait()
         log.info("shutdown requested")
+        # A second signal while draining: stop draining, go on stopping.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.end_drain)
     finally:
         await server.stop()
         await close_dependencies(deps)

@@ -49,6 +49,10 @@ class Settings:
     access_log: str = "errors"
     access_log_sample: float = 1.0
     shutdown_grace_seconds: float = 5.0
+    # After SIGTERM, how long the replica keeps serving while its health says NOT_SERVING, so
+    # the edge (Envoy's health checks) stops routing to it before it stops accepting calls.
+    # 0 for a lone process; behind Envoy, more than its health-check interval x threshold.
+    drain_seconds: float = 0.0
     # How long a call may take to send its request message, and the longest a unary call may
     # run when its client set no deadline or a longer one (the edge's unary deadline).
     request_message_timeout_seconds: float = 10.0
@@ -111,6 +115,7 @@ class Settings:
             access_log=access_log,
             access_log_sample=access_log_sample,
             shutdown_grace_seconds=env_float(env, "OPTIX_SHUTDOWN_GRACE_SECONDS", 5.0, minimum=0),
+            drain_seconds=env_float(env, "OPTIX_DRAIN_SECONDS", 0.0, minimum=0),
             request_message_timeout_seconds=env_float(
                 env, "OPTIX_REQUEST_MESSAGE_TIMEOUT_S", 10.0, minimum=0.001
             ),
