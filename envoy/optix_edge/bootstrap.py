@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -18,9 +19,11 @@ from envoy_data_plane.envoy.config.bootstrap.v3 import Admin, Bootstrap, Bootstr
 from envoy_data_plane.envoy.config.cluster.v3 import (
     CircuitBreakers,
     CircuitBreakersThresholds,
+    CircuitBreakersThresholdsRetryBudget,
     Cluster,
     ClusterDiscoveryType,
     ClusterDnsLookupFamily,
+    OutlierDetection,
 )
 from envoy_data_plane.envoy.config.core.v3 import (
     Address,
@@ -51,6 +54,9 @@ from envoy_data_plane.envoy.config.route.v3 import (
     RateLimit,
     RateLimitAction,
     RateLimitActionRemoteAddress,
+    RetryPolicy,
+    RetryPolicyRetryBackOff,
+    RetryPolicyRetryHostPredicate,
     Route,
     RouteAction,
     RouteActionMaxStreamDuration,
@@ -79,6 +85,7 @@ from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v
 from envoy_data_plane.envoy.extensions.resource_monitors.downstream_connections.v3 import (
     DownstreamConnectionsConfig,
 )
+from envoy_data_plane.envoy.extensions.retry.host.previous_hosts.v3 import PreviousHostsPredicate
 from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
     HttpProtocolOptions,
     HttpProtocolOptionsExplicitHttpConfig,
@@ -88,7 +95,7 @@ from envoy_data_plane.envoy.type.matcher.v3 import (
     RegexMatcher,
     StringMatcher,
 )
-from envoy_data_plane.envoy.type.v3 import FractionalPercent, TokenBucket
+from envoy_data_plane.envoy.type.v3 import FractionalPercent, Percent, TokenBucket
 from envoy_data_plane.google.protobuf import Any
 from envoy_data_plane.xds.core.v3 import TypedExtensionConfig as XdsExtension
 from envoy_data_plane.xds.type.matcher.v3 import (
@@ -164,8 +171,12 @@ def _address(host: str, port: int) -> Address:
     return Address(socket_address=SocketAddress(address=host, port_value=port))
 
 
-def _cluster(name: str, upstream: Upstream, health_service: str, settings: EdgeSettings) -> Cluster:
-    """An HTTP/2 cluster with active gRPC health checks against grpc.health.v1."""
+def _cluster(
+    name: str, upstreams: Sequence[Upstream], health_service: str, settings: EdgeSettings
+) -> Cluster:
+    """An HTTP/2 cluster of the service's replicas, with active gRPC health checks against
+    grpc.health.v1 (a draining replica says NOT_SERVING and leaves the rotation) and outlier
+    detection (a replica that stops answering is ejected before its health check notices)."""
     http2 = HttpProtocolOptions(
         explicit_http_config=HttpProtocolOptionsExplicitHttpConfig(
             http2_protocol_options=Http2ProtocolOptions(
@@ -176,7 +187,10 @@ def _cluster(name: str, upstream: Upstream, health_service: str, settings: EdgeS
             )
         )
     )
-    endpoint = LbEndpoint(endpoint=Endpoint(address=_address(upstream.host, upstream.port)))
+    endpoints = [
+        LbEndpoint(endpoint=Endpoint(address=_address(upstream.host, upstream.port)))
+        for upstream in upstreams
+    ]
     return Cluster(
         name=name,
         # STRICT_DNS accepts both IP literals (dev) and service names (deployments).
@@ -184,7 +198,7 @@ def _cluster(name: str, upstream: Upstream, health_service: str, settings: EdgeS
         dns_lookup_family=ClusterDnsLookupFamily.V4_PREFERRED,
         connect_timeout=timedelta(seconds=1),
         load_assignment=ClusterLoadAssignment(
-            cluster_name=name, endpoints=[LocalityLbEndpoints(lb_endpoints=[endpoint])]
+            cluster_name=name, endpoints=[LocalityLbEndpoints(lb_endpoints=endpoints)]
         ),
         typed_extension_protocol_options={
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": Any.pack(http2)
@@ -199,20 +213,69 @@ def _cluster(name: str, upstream: Upstream, health_service: str, settings: EdgeS
                 grpc_health_check=HealthCheckGrpcHealthCheck(service_name=health_service),
             )
         ],
-        # Streams are long-lived: the default 1024 concurrent requests is a low ceiling per cluster.
+        # Streams are long-lived: the default 1024 concurrent requests is a low ceiling per
+        # cluster. Retries are bounded by a share of the requests in flight (a retry storm
+        # cannot multiply the load on replicas that are struggling).
         circuit_breakers=CircuitBreakers(
             thresholds=[
-                CircuitBreakersThresholds(max_requests=100_000, max_pending_requests=10_000)
+                CircuitBreakersThresholds(
+                    max_requests=100_000,
+                    max_pending_requests=10_000,
+                    retry_budget=CircuitBreakersThresholdsRetryBudget(
+                        budget_percent=Percent(value=settings.retry_budget_percent),
+                        min_retry_concurrency=3,
+                    ),
+                )
             ]
+        ),
+        # Connection failures and gateway errors (502/503/504, which gRPC UNAVAILABLE maps to)
+        # eject a replica for a while; never more than half, so an outage of a shared
+        # dependency (every replica UNAVAILABLE) does not empty the cluster.
+        outlier_detection=OutlierDetection(
+            split_external_local_origin_errors=True,
+            consecutive_local_origin_failure=3,
+            consecutive_gateway_failure=5,
+            enforcing_consecutive_gateway_failure=100,
+            interval=timedelta(seconds=2),
+            base_ejection_time=timedelta(seconds=10),
+            max_ejection_percent=50,
         ),
     )
 
 
-def _route(match: RouteMatch, cluster: str, timeout: timedelta) -> Route:
+# Safe to retry whatever the method: the call never reached a replica.
+NOT_DELIVERED = "connect-failure,refused-stream,reset-before-request"
+# Reads may also be retried when a replica answered UNAVAILABLE (draining, a dependency blip).
+READ_METHODS = r"(Get|List|BatchGet|Check)[A-Za-z]*"
+
+
+def _retry_policy(retry_on: str, settings: EdgeSettings) -> RetryPolicy | None:
+    """Up to `settings.retries` more tries, each on a replica not tried yet."""
+    if settings.retries == 0:
+        return None
+    return RetryPolicy(
+        retry_on=retry_on,
+        num_retries=settings.retries,
+        retry_host_predicate=[
+            RetryPolicyRetryHostPredicate(
+                name="envoy.retry_host_predicates.previous_hosts",
+                typed_config=Any.pack(PreviousHostsPredicate()),
+            )
+        ],
+        host_selection_retry_max_attempts=3,
+        retry_back_off=RetryPolicyRetryBackOff(
+            base_interval=timedelta(milliseconds=25), max_interval=timedelta(milliseconds=250)
+        ),
+    )
+
+
+def _route(
+    match: RouteMatch, cluster: str, timeout: timedelta, retry: RetryPolicy | None = None
+) -> Route:
     """A gRPC route: `timeout` bounds the whole call and caps the client's grpc-timeout;
     a zero `timeout` (server streams) leaves the edge without any deadline of its own."""
     match.headers = [POST, GRPC_CONTENT_TYPE]
-    action = RouteAction(cluster=cluster, timeout=timeout)
+    action = RouteAction(cluster=cluster, timeout=timeout, retry_policy=retry)
     if timeout:
         # Counted from the request's first byte (the route timeout starts only once the request
         # is complete), so a unary call that never sends its message ends too.
@@ -340,14 +403,29 @@ def _routes(services: Sequence[RoutedService], settings: EdgeSettings) -> list[R
             _route(RouteMatch(path=path), cluster_name(service.short_name), NO_DEADLINE)
             for path in service.streaming_paths
         )
-    routes.extend(
-        _route(
-            RouteMatch(prefix=f"/{service.package}."),
-            cluster_name(service.short_name),
-            settings.unary_timeout,
+    reads = _retry_policy(f"{NOT_DELIVERED},unavailable", settings)
+    writes = _retry_policy(NOT_DELIVERED, settings)
+    for service in services:
+        routes.append(
+            _route(
+                RouteMatch(
+                    safe_regex=RegexMatcher(
+                        regex=rf"/{re.escape(service.package)}\.[A-Za-z]+/{READ_METHODS}"
+                    )
+                ),
+                cluster_name(service.short_name),
+                settings.unary_timeout,
+                reads,
+            )
         )
-        for service in services
-    )
+        routes.append(
+            _route(
+                RouteMatch(prefix=f"/{service.package}."),
+                cluster_name(service.short_name),
+                settings.unary_timeout,
+                writes,
+            )
+        )
     # Health/Watch is a server stream that stays open for as long as the prober wants.
     routes.append(_route(RouteMatch(path=HEALTH_WATCH), DEFAULT_CLUSTER, NO_DEADLINE))
     routes.append(

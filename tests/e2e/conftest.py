@@ -75,9 +75,13 @@ def edge(backend: Process, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.fixture
 def custom_edge(backend: Process, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Edge]:
-    """A second Envoy with extra OPTIX_ENVOY_* settings from the test's `edge_env` marker."""
+    """A second Envoy with extra OPTIX_ENVOY_* settings from the test's `edge_env` marker
+    ("{backend}" in a value stands for the running server's address)."""
     marker = request.node.get_closest_marker("edge_env")
-    extra: dict[str, str] = dict(marker.kwargs) if marker else {}
+    extra: dict[str, str] = {
+        key: str(value).replace("{backend}", backend.address)
+        for key, value in (marker.kwargs if marker else {}).items()
+    }
     listen, admin = free_port(), free_port()
     config = render_envoy_config(
         tmp_path / "envoy.yaml", envoy_env(backend.address, listen, admin, **extra)

@@ -109,6 +109,16 @@ async def test_each_service_has_its_own_upstream(custom_edge: Edge) -> None:
     assert down.value.code is grpc.StatusCode.UNAVAILABLE  # marketdata -> nothing listening
 
 
+# Two replicas, one of them dead: every call reaches the live one (health checks take the dead
+# one out of the rotation; a call that still picks it is retried on the other).
+@pytest.mark.edge_env(OPTIX_ENVOY_UPSTREAM_USER="127.0.0.1:1,{backend}")
+async def test_an_upstream_of_several_replicas_routes_around_a_dead_one(custom_edge: Edge) -> None:
+    async with OptixClient(custom_edge.address, options=NO_RETRY) as client:
+        for _ in range(20):
+            jwks = await client.user.GetJwks(user_service_pb2.GetJwksRequest())
+            assert jwks.keys
+
+
 @pytest.mark.edge_env(
     OPTIX_ENVOY_RATE_LIMIT_BURST="3",
     OPTIX_ENVOY_RATE_LIMIT_RPS="1",
