@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from optix_server.infra.app import build_dependencies, close_dependencies, serve
-from optix_server.infra.db import Database, DatabaseConfigError, migrate
+from optix_server.infra.db import Database, DatabaseConfigError, migrate, pending_migrations
 from optix_server.infra.env import SettingsError
 from optix_server.infra.logging import configure_logging
 from optix_server.infra.settings import Settings, parse_services
@@ -51,6 +51,16 @@ async def _check_database(database: Database) -> None:
         ) from None
 
 
+async def _check_schema(database: Database) -> None:
+    at, heads = await pending_migrations(database)
+    if at != heads:
+        found = ", ".join(sorted(at)) or "no schema"
+        raise StartupError(
+            f"the database at {_safe_url(database.url)} is not migrated ({found}; the code needs"
+            f" {', '.join(sorted(heads))}): run `optix migrate` first"
+        )
+
+
 async def _check_redis(url: str) -> None:
     client = Redis.from_url(url, socket_connect_timeout=5)
     try:
@@ -70,6 +80,10 @@ async def _serve(settings: Settings) -> None:
         if deps.database.is_sqlite:
             # The embedded default must just work on a fresh clone.
             await migrate(deps.database)
+        else:
+            # A shared database is migrated on purpose (`optix migrate`, a deploy job), never
+            # by whichever replica starts first; serving an older schema fails call by call.
+            await _check_schema(deps.database)
         modules = create_modules(deps, settings.services)
     except BaseException:
         await close_dependencies(deps)

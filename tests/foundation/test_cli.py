@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -9,6 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from optix_server.infra.db import Database, pending_migrations
+from tests.support.backends import fresh_database_url
 
 OPTIX = [sys.executable, "-m", "optix_server.cli"]
 
@@ -74,3 +78,39 @@ def test_unreachable_redis_exits_nonzero_with_one_line(tmp_path: Path) -> None:
     assert "cannot reach Redis at" in lines[-1], result.stderr
     assert "Traceback" not in result.stderr
     assert ":pw@" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "localhost:6379",
+        "redis://:pw@",
+        "redis://:pw@host:port/0",
+        "http://:pw@h/0",
+        "redis://:pw@h/x",
+    ],
+)
+def test_malformed_redis_url_exits_nonzero_with_one_line(url: str, tmp_path: Path) -> None:
+    result = _run(["serve", "--port", "0"], {"OPTIX_REDIS_URL": url}, tmp_path)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "OPTIX_REDIS_URL must look like" in lines[0], result.stderr
+    assert ":pw@" not in result.stderr
+
+
+async def test_an_unmigrated_database_is_refused_until_migrated(tmp_path: Path) -> None:
+    async with fresh_database_url("postgres", tmp_path) as url:
+        env = {"OPTIX_DATABASE_URL": url}
+        refused = await asyncio.to_thread(_run, ["serve", "--port", "0"], env, tmp_path)
+        assert refused.returncode != 0
+        lines = [line for line in refused.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "is not migrated (no schema" in lines[0], refused.stderr
+        assert "optix migrate" in lines[0]
+        migrated = await asyncio.to_thread(_run, ["migrate"], env, tmp_path)
+        assert migrated.returncode == 0, migrated.stderr
+        database = Database(url)
+        try:
+            at, heads = await pending_migrations(database)
+        finally:
+            await database.dispose()
+        assert at == heads and heads

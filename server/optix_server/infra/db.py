@@ -202,3 +202,19 @@ async def migrate(database: Database) -> None:
 
     async with database.engine.begin() as conn:
         await conn.run_sync(upgrade)
+
+
+async def pending_migrations(database: Database) -> tuple[set[str], set[str]]:
+    """(revisions the database is at, head revisions of the bundled migrations): equal when
+    the schema is current."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config(database.url)).get_heads())
+
+    def current(sync_connection: Any) -> set[str]:
+        return set(MigrationContext.configure(sync_connection).get_current_heads())
+
+    async with database.engine.connect() as conn:
+        at = await conn.run_sync(current)
+    return at, heads

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from optix_server.infra.auth.config import AuthSettings
 from optix_server.infra.env import SettingsError, env_float, env_int, env_str
@@ -108,7 +109,7 @@ class Settings:
             services=parse_services(env_str(env, "OPTIX_SERVICES", "all")),
             var_dir=Path(env_str(env, "OPTIX_VAR_DIR", "var")),
             database_url_override=env.get("OPTIX_DATABASE_URL") or None,
-            redis_url=env.get("OPTIX_REDIS_URL") or None,
+            redis_url=_redis_url(env.get("OPTIX_REDIS_URL") or None),
             redis_prefix=env_str(env, "OPTIX_REDIS_PREFIX", "optix:"),
             log_level=env_str(env, "OPTIX_LOG_LEVEL", "INFO").upper(),
             log_format=log_format,
@@ -133,3 +134,23 @@ class Settings:
             auth=AuthSettings.from_env(env),
             env={key: value for key, value in env.items() if key.startswith("OPTIX_")},
         )
+
+
+def _redis_url(url: str | None) -> str | None:
+    """OPTIX_REDIS_URL, refused (without echoing it: it may carry a password) unless it is a
+    redis://, rediss:// or unix:// URL with a host (or a socket path), a port and db number."""
+    if url is None:
+        return None
+    problem = "OPTIX_REDIS_URL must look like redis://[:password@]host[:port][/db]"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when not a number in range
+    except ValueError:
+        raise SettingsError(problem) from None
+    if parts.scheme in {"redis", "rediss"}:
+        db = parts.path.lstrip("/")
+        if not parts.hostname or (db and not db.isdigit()) or (port is not None and port < 1):
+            raise SettingsError(problem)
+    elif parts.scheme != "unix" or not parts.path:
+        raise SettingsError(problem)
+    return url
