@@ -6,12 +6,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import grpc
+import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from optix.user.v1 import user_service_pb2
 from optix_server.user.maintenance import Janitor
-from optix_server.user.models import RefreshFamilyRow, RefreshTokenRow
-from optix_server.user.repository import UserRepository
+from optix_server.user.models import RefreshFamilyRow, RefreshTokenRow, UserRow
+from optix_server.user.repository import NewFamily, UserRepository
 from tests.support.backends import fresh_database_url
 from tests.support.errors import expect_error
 from tests.user.harness import UserHarness, bearer, user_server
@@ -69,3 +71,41 @@ async def test_secrets_are_not_stored_in_clear(users: UserHarness) -> None:
         *codes,
     ):
         assert secret not in dump
+
+
+async def test_an_account_is_stored_with_its_first_session_or_not_at_all(
+    users: UserHarness,
+) -> None:
+    first = await users.register()
+    repository = UserRepository(users.deps.database)
+    async with users.deps.database.session() as session:
+        taken = (await session.execute(select(RefreshTokenRow.token_hash))).scalar_one()
+    row = UserRow(
+        id="a" * 32,
+        email="bob@example.com",
+        email_key="bob@example.com",
+        password_hash="x",
+        display_name="",
+        time_zone="UTC",
+        push_enabled=True,
+        email_enabled=False,
+        webhook_url="",
+        mfa_enabled=False,
+        create_time=users.clock.now(),
+        update_time=users.clock.now(),
+    )
+    # The session's write fails (its token hash collides): the account is not kept either.
+    collision = NewFamily(taken, users.clock.now(), users.clock.now() + timedelta(days=1))
+    with pytest.raises(IntegrityError):
+        await repository.create_user(row, collision)
+    async with users.deps.database.session() as session:
+        emails = (await session.execute(select(UserRow.email))).scalars().all()
+    assert emails == [first.user.email]
+    # And the same account with a fresh session is stored whole.
+    fresh = NewFamily("f" * 64, users.clock.now(), users.clock.now() + timedelta(days=1))
+    family_id = await repository.create_user(row, fresh)
+    async with users.deps.database.session() as session:
+        owner = await session.scalar(
+            select(RefreshFamilyRow.user_id).where(RefreshFamilyRow.id == family_id)
+        )
+    assert owner == row.id

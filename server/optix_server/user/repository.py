@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from optix_server.infra.db import Database, new_id
 from optix_server.infra.errors import AlreadyExists
@@ -58,6 +59,37 @@ class Challenge:
     failed_attempts: int
 
 
+@dataclass(frozen=True)
+class NewFamily:
+    """A sign-in session to store: its first refresh token's hash and its lifetime."""
+
+    token_hash: str
+    create_time: datetime
+    expire_time: datetime
+
+
+async def _add_family(session: AsyncSession, user_id: str, family: NewFamily) -> str:
+    family_id = new_id()
+    session.add(
+        RefreshFamilyRow(
+            id=family_id,
+            user_id=user_id,
+            create_time=family.create_time,
+            expire_time=family.expire_time,
+        )
+    )
+    await session.flush()
+    session.add(
+        RefreshTokenRow(
+            id=new_id(),
+            family_id=family_id,
+            token_hash=family.token_hash,
+            create_time=family.create_time,
+        )
+    )
+    return family_id
+
+
 class UserRepository:
     """Reads and writes users, token families, MFA challenges and recovery codes."""
 
@@ -66,16 +98,19 @@ class UserRepository:
 
     # --- accounts -------------------------------------------------------------------------
 
-    async def create_user(self, row: UserRow) -> UserRow:
-        """Insert a new account; AlreadyExists when the email is taken."""
-        try:
-            async with self._db.session() as session:
-                session.add(row)
-        except IntegrityError:
-            raise AlreadyExists(
-                "an account with this email already exists", reason="EMAIL_TAKEN"
-            ) from None
-        return row
+    async def create_user(self, row: UserRow, first_session: NewFamily) -> str:
+        """Insert a new account and its first sign-in session in one transaction (an account is
+        never left without the session its Register promised); AlreadyExists when the email is
+        taken. Returns the session's family id."""
+        async with self._db.session() as session:
+            session.add(row)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise AlreadyExists(
+                    "an account with this email already exists", reason="EMAIL_TAKEN"
+                ) from None
+            return await _add_family(session, row.id, first_session)
 
     async def get_user(self, user_id: str) -> UserRow | None:
         """The account with this id."""
@@ -116,24 +151,10 @@ class UserRepository:
 
     # --- refresh-token families ------------------------------------------------------------
 
-    async def start_family(
-        self, user_id: str, token_hash: str, now: datetime, expire_time: datetime
-    ) -> str:
+    async def start_family(self, user_id: str, family: NewFamily) -> str:
         """Create a sign-in session with its first refresh token; returns the family id."""
-        family_id = new_id()
         async with self._db.session() as session:
-            session.add(
-                RefreshFamilyRow(
-                    id=family_id, user_id=user_id, create_time=now, expire_time=expire_time
-                )
-            )
-            await session.flush()
-            session.add(
-                RefreshTokenRow(
-                    id=new_id(), family_id=family_id, token_hash=token_hash, create_time=now
-                )
-            )
-        return family_id
+            return await _add_family(session, user_id, family)
 
     async def rotate_refresh_token(self, token_hash: str, new_hash: str, now: datetime) -> Rotation:
         """Retire the token and issue its successor in the same family, at most once."""

@@ -151,9 +151,16 @@ class UserService:
             create_time=now,
             update_time=now,
         )
-        await self._repo.create_user(row)
-        await self._guard.signed_in(row.email_key, address)
-        return UserProfile.from_row(row), await self._sessions.start(row.id)
+        refresh, family = self._sessions.prepare()
+        family_id = await self._repo.create_user(row, family)
+        tokens = self._sessions.tokens(row.id, family_id, refresh, family)
+        try:
+            await self._guard.signed_in(row.email_key, address)
+        except Exception as exc:
+            # The account and its session exist: a known-address note (lenient lockouts later)
+            # is not worth answering the Register with an error it did not have.
+            log.warning("could not note a new account's address", error=type(exc).__name__)
+        return UserProfile.from_row(row), tokens
 
     async def login(self, email: str, password: str, address: str) -> TokenPair | MfaChallenge:
         """Check email and password; tokens, or an MFA challenge when MFA is on."""

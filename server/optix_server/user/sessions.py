@@ -11,7 +11,7 @@ from optix_server.infra.crypto import opaque_token, sha256_hex
 from optix_server.infra.errors import Unauthenticated
 from optix_server.infra.logging import get_logger
 from optix_server.user.domain import TokenPair
-from optix_server.user.repository import RotationOutcome, UserRepository
+from optix_server.user.repository import NewFamily, RotationOutcome, UserRepository
 
 log = get_logger(__name__)
 
@@ -41,16 +41,25 @@ class SessionManager:
         self._access_ttl = access_ttl
         self._refresh_ttl = refresh_ttl
 
-    async def start(self, user_id: str) -> TokenPair:
-        """A new sign-in session (token family) for `user_id` and its first pair."""
+    def prepare(self) -> tuple[str, NewFamily]:
+        """A new session's first refresh token and what to store of it (for a caller that
+        stores it with other rows in one transaction; then `tokens`)."""
         now = self._clock.now()
         refresh = opaque_token(_REFRESH_PREFIX)
-        expire = now + self._refresh_ttl
-        family_id = await self._repo.start_family(user_id, sha256_hex(refresh), now, expire)
+        return refresh, NewFamily(sha256_hex(refresh), now, now + self._refresh_ttl)
+
+    def tokens(self, user_id: str, family_id: str, refresh: str, family: NewFamily) -> TokenPair:
+        """The first pair of a stored session."""
         access = self._authority.issue_access_token(
             user_id, session_id=family_id, ttl=self._access_ttl
         )
-        return TokenPair(access.token, access.expire_time, refresh, expire)
+        return TokenPair(access.token, access.expire_time, refresh, family.expire_time)
+
+    async def start(self, user_id: str) -> TokenPair:
+        """A new sign-in session (token family) for `user_id` and its first pair."""
+        refresh, family = self.prepare()
+        family_id = await self._repo.start_family(user_id, family)
+        return self.tokens(user_id, family_id, refresh, family)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token; a replayed one revokes its whole family."""
