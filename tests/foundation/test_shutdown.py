@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from optix.alert.v1 import alert_service_pb2, alert_service_pb2_grpc
 from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
+from optix_server.infra.db import migrate
 from optix_server.infra.lifecycle import Lifecycle
 from optix_server.infra.module import ServiceModule
 from tests.support.backends import fresh_database_url
@@ -39,6 +40,7 @@ class _ForeverStream(alert_service_pb2_grpc.AlertServiceServicer):  # type: igno
 async def test_stop_ends_streams_with_unavailable_and_health_not_serving(tmp_path: Path) -> None:
     async with fresh_database_url("sqlite", tmp_path) as url:
         deps = build_dependencies(make_settings(url, tmp_path))
+        await migrate(deps.database)
         started = asyncio.Event()
         module = ServiceModule(
             name="alert",
@@ -85,6 +87,7 @@ async def test_the_drain_window_serves_while_not_serving_and_watches_do_not_hold
     # told (as a second SIGTERM does), and a Watch left open must not make stop() use the grace.
     async with fresh_database_url("sqlite", tmp_path) as url:
         deps = build_dependencies(make_settings(url, tmp_path, drain_seconds=600.0))
+        await migrate(deps.database)
         started = asyncio.Event()
         module = ServiceModule(
             name="alert",

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
+from optix_server.infra.db import migrate
+from optix_server.infra.health import DrainableHealth
 from optix_server.infra.module import Dependencies, ServiceModule
 from tests.support.server import make_settings
 
@@ -20,7 +22,7 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 NAMES = ("optix.test.v1.SlowService", "optix.test.v1.OtherService")
 
 
-class RecordingHealth(health.aio.HealthServicer):  # type: ignore[misc]
+class RecordingHealth(DrainableHealth):
     """A health servicer remembering every status set, in order."""
 
     def __init__(self) -> None:
@@ -48,9 +50,11 @@ class SlowStart:
 
 @pytest.fixture
 async def deps(tmp_path: Path) -> AsyncIterator[Dependencies]:
-    """Dependencies for a server hosting only the fake slices (no database use)."""
-    url = f"sqlite+aiosqlite:///{(tmp_path / 'unused.db').as_posix()}"
+    """Dependencies for a server hosting only the fake slices (the database holds only what
+    every server reads: the session endings)."""
+    url = f"sqlite+aiosqlite:///{(tmp_path / 'shared.db').as_posix()}"
     deps = build_dependencies(make_settings(url, tmp_path))
+    await migrate(deps.database)
     try:
         yield deps
     finally:

@@ -9,6 +9,7 @@ import pytest
 
 from optix.watchlist.v1 import watchlist_service_pb2_grpc
 from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
+from optix_server.infra.db import migrate
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.infra.unimplemented import unimplemented_module
 from tests.support.backends import fresh_database_url
@@ -28,6 +29,7 @@ def _watchlist_contract_only(deps: Dependencies) -> ServiceModule:
 async def test_contract_only_rpc_names_itself_in_unimplemented(tmp_path: Path) -> None:
     async with fresh_database_url("sqlite", tmp_path) as url:
         deps = build_dependencies(make_settings(url, tmp_path))
+        await migrate(deps.database)
         server = OptixServer(deps, [_watchlist_contract_only(deps)])
         port = await server.start()
         try:

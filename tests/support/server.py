@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 
+from optix_server.infra.access_log import AccessLog
 from optix_server.infra.app import OptixServer, build_dependencies, close_dependencies
 from optix_server.infra.auth.clock import Clock
 from optix_server.infra.db import migrate
@@ -81,15 +82,16 @@ async def running_server(
     *,
     clock: Clock | None = None,
     modules: Callable[[Dependencies], Sequence[ServiceModule]] | None = None,
+    access_log: AccessLog | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Migrate, start the services on port 0, yield, then stop gracefully. `clock` replaces
     the system clock; `modules` builds the hosted slices (default: settings.services), so a
-    test can inject a slice's own settings."""
+    test can inject a slice's own settings; `access_log` replaces the settings' one."""
     deps = build_dependencies(settings, clock)
     try:
         await migrate(deps.database)
         hosted = modules(deps) if modules else create_modules(deps, settings.services)
-        server = OptixServer(deps, hosted)
+        server = OptixServer(deps, hosted, access_log=access_log)
         port = await server.start()
         try:
             yield RunningServer(f"127.0.0.1:{port}", server, deps)

@@ -4,7 +4,7 @@ through current_principal(), and internal calls authenticate with a service iden
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from optix_server.infra.auth.config import AuthSettings
 from optix_server.infra.auth.interceptor import AuthInterceptor
 from optix_server.infra.auth.keys import load_keyring
 from optix_server.infra.auth.principal import current_principal, current_user_id
-from optix_server.infra.auth.revocation import SessionRevocations
+from optix_server.infra.auth.revocation import MemoryRevocationLog, SessionRevocations
 from optix_server.infra.auth.service_identity import (
     ServiceTokenSource,
     service_channel_interceptors,
@@ -123,22 +123,18 @@ async def test_service_identity_on_an_internal_channel(
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-class _EndsAfterFirstLook:
-    """A deny-list store on which a session appears right after the check made before the
-    handler, its announcement having reached no stream watcher yet."""
+class _EndsAfterFirstLook(SessionRevocations):
+    """A deny-list on which a session appears right after the check made before the handler,
+    its announcement having reached no stream watcher yet."""
 
     def __init__(self) -> None:
+        super().__init__(MemoryRevocationLog(), timedelta(minutes=15))
         self.looks = 0
 
-    async def get(self, key: str) -> bytes | None:
+    async def is_revoked(self, session_id: str) -> bool:
+        """Not ended at the first look, ended from the second on."""
         self.looks += 1
-        return b"1" if self.looks > 1 else None
-
-    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        return [await self.get(key) for key in keys]
-
-    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
-        raise AssertionError("not written here")
+        return self.looks > 1
 
 
 async def _endless(request: bytes, context: Any) -> None:
@@ -159,7 +155,7 @@ async def test_a_session_ended_just_before_its_stream_was_armed_ends_the_stream(
             AuthInterceptor(
                 authority,
                 public_methods=frozenset(),
-                revocations=SessionRevocations(store, timedelta(minutes=15)),
+                revocations=store,
                 session_watch=watch,
             ),
         ]

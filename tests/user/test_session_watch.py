@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from optix_server.infra.auth.revocation import SessionRevocations
+from optix_server.infra.auth.revocation import MemoryRevocationLog, SessionRevocations
 from optix_server.infra.auth.session_watch import SessionWatch
-from optix_server.infra.cache import InMemoryCache
 from optix_server.infra.pubsub import InMemoryPubSub
 
 
 async def test_a_sweep_ends_sessions_whose_announcement_never_arrived() -> None:
     # Revoked without an announcer: like an ending announced while Redis pub/sub was down.
-    revocations = SessionRevocations(InMemoryCache(), timedelta(minutes=15))
+    revocations = SessionRevocations(MemoryRevocationLog(), timedelta(minutes=15))
     watch = SessionWatch(InMemoryPubSub(), revocations.ended_among, sweep_seconds=0.05)
     await watch.start()
     loop = asyncio.get_running_loop()

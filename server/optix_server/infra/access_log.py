@@ -1,9 +1,8 @@
-"""The access log: one structured line per RPC (method, status, duration, peer, caller), written
-when the call ends. It never logs request fields, metadata or tokens."""
+"""The access log: one structured line per RPC (method, status, duration, peer, caller, trace),
+written when the call ends. It never logs request fields, metadata or tokens."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import inspect
@@ -22,9 +21,11 @@ from optix_server.infra.handlers import (
     HandlerInterceptor,
     method_of,
     rewrap_handler,
+    status_after,
 )
 from optix_server.infra.logging import get_logger
 from optix_server.infra.peer import TrustedProxies, client_address
+from optix_server.infra.tracing import current_trace
 
 ACCESS_LOG_MODES = ("all", "errors", "off")
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -94,24 +95,18 @@ class AccessLog:
         if principal is not None:
             key = "user" if principal.kind is PrincipalKind.USER else "service"
             fields[key] = principal.subject
+        trace = current_trace()
+        if trace is not None:
+            fields["trace_id"] = trace.trace_id
+            fields["span_id"] = trace.span_id
+            if trace.parent_id is not None:
+                fields["parent_span_id"] = trace.parent_id
         self._log.info("rpc", **fields)
 
 
-def _code_after(context: Context, exc: BaseException | None) -> grpc.StatusCode:
-    """The status a call ended with, from how its behaviour ended."""
-    if exc is None or isinstance(exc, grpc.aio.AbortError):
-        # An abort (and a handler's set_code) leaves the status on the context.
-        code = context.code()
-        return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
-    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
-        # The client went away (or the server is stopping mid-call).
-        return grpc.StatusCode.CANCELLED
-    # What grpc answers for an exception no interceptor mapped.
-    return grpc.StatusCode.UNKNOWN
-
-
 class AccessLogInterceptor(HandlerInterceptor):
-    """Outermost: times each call and logs it when it ends (a stream when it ends)."""
+    """Outermost but for tracing: times each call and logs it when it ends (a stream when it
+    ends)."""
 
     def __init__(self, access_log: AccessLog) -> None:
         self._access_log = access_log
@@ -142,7 +137,7 @@ def _logged(access_log: AccessLog, method: str, behaviour: Behaviour) -> Behavio
                 # A generator may be finalised in another context; the task ends anyway.
                 with contextlib.suppress(ValueError):
                     _CURRENT_CALL.reset(token)
-                access_log.ended(method, _code_after(context, failure), started, context, call)
+                access_log.ended(method, status_after(context, failure), started, context, call)
 
         return stream
 
@@ -161,7 +156,7 @@ def _logged(access_log: AccessLog, method: str, behaviour: Behaviour) -> Behavio
             raise
         finally:
             _CURRENT_CALL.reset(token)
-            access_log.ended(method, _code_after(context, failure), started, context, call)
+            access_log.ended(method, status_after(context, failure), started, context, call)
 
     return unary
 

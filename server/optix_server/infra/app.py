@@ -30,10 +30,12 @@ from optix_server.infra.health import DrainableHealth
 from optix_server.infra.interceptors import ErrorMappingInterceptor
 from optix_server.infra.lifecycle import Lifecycle
 from optix_server.infra.logging import get_logger
+from optix_server.infra.metrics import Metrics, MetricsInterceptor, MetricsServer
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.infra.pubsub import InMemoryPubSub, PubSub, RedisPubSub
 from optix_server.infra.request_deadlines import RequestDeadlineInterceptor
 from optix_server.infra.settings import Settings
+from optix_server.infra.tracing import TracingInterceptor
 
 log = get_logger(__name__)
 
@@ -50,22 +52,35 @@ def build_dependencies(settings: Settings, clock: Clock | None = None) -> Depend
     private_dir(settings.var_dir)
     cache: Cache
     pubsub: PubSub
+    metrics = Metrics()
     if settings.redis_url:
-        cache = RedisCache(Redis.from_url(settings.redis_url), settings.redis_prefix)
-        pubsub = RedisPubSub(Redis.from_url(settings.redis_url), settings.redis_prefix)
+        cache = RedisCache(
+            Redis.from_url(settings.redis_url),
+            settings.redis_prefix,
+            on_error=metrics.redis_errors_of("cache"),
+        )
+        pubsub = RedisPubSub(
+            Redis.from_url(settings.redis_url),
+            settings.redis_prefix,
+            on_error=metrics.redis_errors_of("pubsub"),
+        )
     else:
         cache = InMemoryCache()
         pubsub = InMemoryPubSub()
     tokens = build_token_authority(settings, clock)
+    database = Database(settings.database_url)
+    metrics.watch_database(database)
     return Dependencies(
         settings=settings,
-        database=Database(settings.database_url),
+        database=database,
         cache=cache,
         pubsub=pubsub,
         lifecycle=Lifecycle(),
         clock=clock,
         tokens=tokens,
         clients=ServiceClients(settings, tokens, clock),
+        revocations=build_session_revocations(settings, database, pubsub, clock),
+        metrics=metrics,
     )
 
 
@@ -82,11 +97,14 @@ def _interceptors(
     auth: grpc.aio.ServerInterceptor,
     access_log: AccessLog,
     modules: Sequence[ServiceModule],
+    metrics: Metrics | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
-    """Outermost first: the access log (it times every call and sees its final status), the
-    request deadlines (they read the request of handlers already error-mapped), error mapping,
-    authentication (it guards every hosted service, whether or not the user service runs in
-    this process), then the slices' own."""
+    """Outermost first: tracing (the call's trace context, for everything inside), the access
+    log (it times every call and sees its final status), the metrics (when served; inside the
+    access log, so a call's line is written after its metrics are), the request deadlines
+    (they read the request of handlers already error-mapped), error mapping, authentication
+    (it guards every hosted service, whether or not the user service runs in this process),
+    then the slices' own."""
     interceptors: list[grpc.aio.ServerInterceptor] = [
         RequestDeadlineInterceptor(
             settings.request_message_timeout_seconds, settings.max_unary_deadline_seconds
@@ -94,10 +112,14 @@ def _interceptors(
         ErrorMappingInterceptor(),
         auth,
     ]
+    if metrics is not None:
+        # Off (no OPTIX_METRICS_PORT) means not installed, like the access log.
+        interceptors.insert(0, MetricsInterceptor(metrics))
     if access_log.enabled:
         # Off means not installed: the hot path pays nothing. The caller is only known
         # inside authentication, so a second, inner interceptor passes it out.
         interceptors = [AccessLogInterceptor(access_log), *interceptors, CallerInterceptor()]
+    interceptors.insert(0, TracingInterceptor())
     for module in modules:
         interceptors.extend(module.interceptors)
     return interceptors
@@ -140,7 +162,7 @@ class OptixServer:
         self.modules = list(modules)
         self.health = health_servicer or DrainableHealth()
         # Ends open streams of a session that ends (logout etc.), whichever replica ended it.
-        revocations = build_session_revocations(deps.settings, deps.cache)
+        revocations = deps.revocations
         self.session_watch = SessionWatch(deps.pubsub, revocations.ended_among)
         auth = build_auth_interceptor(
             deps.tokens,
@@ -152,15 +174,28 @@ class OptixServer:
         access_log = access_log or AccessLog(
             settings.access_log, settings.access_log_sample, proxies=settings.trusted_proxies
         )
+        served = settings.metrics_port is not None
         self.server = grpc.aio.server(
-            interceptors=_interceptors(settings, auth, access_log, self.modules),
+            interceptors=_interceptors(
+                settings, auth, access_log, self.modules, deps.metrics if served else None
+            ),
             options=_server_options(settings),
         )
         self.port = 0
+        self.metrics_server = (
+            MetricsServer(deps.metrics, settings.metrics_bind_host, settings.metrics_port)
+            if settings.metrics_port is not None
+            else None
+        )
         self._stopping = False
         self._stopped = asyncio.Event()
         # Set to cut the drain window short (a second SIGTERM, a test).
         self._drained = asyncio.Event()
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port metrics are served on once started (None when not served)."""
+        return self.metrics_server.port if self.metrics_server is not None else None
 
     @property
     def service_names(self) -> list[str]:
@@ -184,6 +219,8 @@ class OptixServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {address}: address in use or not available")
         self.deps.clients.serving_on(self.port)
+        # Endings known before the first call is authenticated.
+        await self.deps.revocations.start()
         await self.session_watch.start()
         # Every name has a status before the port accepts: a probe asking for a service while
         # on_start runs hears NOT_SERVING (wait), not NOT_FOUND (misconfigured).
@@ -197,6 +234,8 @@ class OptixServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         # Overall last: "" SERVING promises that every hosted service is.
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        if self.metrics_server is not None:
+            await self.metrics_server.start()
         log.info(
             "serving",
             address=f"{self.deps.settings.host}:{self.port}",
@@ -229,12 +268,15 @@ class OptixServer:
         self.deps.lifecycle.begin_shutdown()
         await self.server.stop(grace)
         await self.session_watch.stop()
+        await self.deps.revocations.stop()
         for module in reversed(self.modules):
             if module.on_stop is not None:
                 try:
                     await module.on_stop()
                 except Exception:
                     log.exception("on_stop failed", service=module.name)
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         self._stopped.set()
         log.info("stopped")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol, cast
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Protocol, TypeVar, cast
 
 from redis.asyncio import Redis
+
+T = TypeVar("T")
 
 
 class Cache(Protocol):
@@ -145,31 +147,51 @@ class InMemoryCache:
 
 
 class RedisCache:
-    """Redis-backed cache shared by every replica; keys are namespaced by `prefix`."""
+    """Redis-backed cache shared by every replica; keys are namespaced by `prefix`.
+    `on_error` hears the name of each operation that fails (the metrics count them)."""
 
-    def __init__(self, redis: Redis, prefix: str = "optix:") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str = "optix:",
+        *,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self._redis = redis
         self._prefix = prefix + "cache:"
+        self._on_error = on_error
+
+    async def _counted(self, operation: str, pending: Awaitable[T]) -> T:
+        try:
+            return await pending
+        except Exception:
+            if self._on_error is not None:
+                self._on_error(operation)
+            raise
 
     async def get(self, key: str) -> bytes | None:
         """The value of `key`, or None when absent or expired."""
-        return cast("bytes | None", await self._redis.get(self._prefix + key))
+        return cast("bytes | None", await self._counted("get", self._redis.get(self._prefix + key)))
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values for `keys`, in order, None where absent."""
         if not keys:
             return []
-        return cast("list[bytes | None]", await self._redis.mget([self._prefix + k for k in keys]))
+        values = await self._counted("get_many", self._redis.mget([self._prefix + k for k in keys]))
+        return cast("list[bytes | None]", values)
 
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
         """Store `value` under `key`, expiring after `ttl_seconds` when given."""
         px = None if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
-        await self._redis.set(self._prefix + key, value, px=px)
+        await self._counted("set", self._redis.set(self._prefix + key, value, px=px))
 
     async def set_many(self, items: Mapping[str, bytes], ttl_seconds: float | None = None) -> None:
         """Store every value of `items` under its key in one pipelined round trip."""
         if not items:
             return
+        await self._counted("set_many", self._set_many(items, ttl_seconds))
+
+    async def _set_many(self, items: Mapping[str, bytes], ttl_seconds: float | None) -> None:
         px = None if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
         async with self._redis.pipeline(transaction=False) as pipe:
             for key, value in items.items():
@@ -178,10 +200,13 @@ class RedisCache:
 
     async def delete(self, key: str) -> None:
         """Remove `key` if present."""
-        await self._redis.delete(self._prefix + key)
+        await self._counted("delete", self._redis.delete(self._prefix + key))
 
     async def incr(self, key: str, ttl_seconds: float, amount: int = 1) -> int:
         """Atomically add `amount` to a counter; the first change starts its TTL."""
+        return await self._counted("incr", self._incr(key, ttl_seconds, amount))
+
+    async def _incr(self, key: str, ttl_seconds: float, amount: int) -> int:
         full = self._prefix + key
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incrby(full, amount)
@@ -192,19 +217,20 @@ class RedisCache:
 
     async def ttl(self, key: str) -> float | None:
         """Seconds until `key` expires; None when absent or without expiry."""
-        ms: int = await self._redis.pttl(self._prefix + key)
+        ms: int = await self._counted("ttl", self._redis.pttl(self._prefix + key))
         return None if ms < 0 else ms / 1000
 
     async def hold(self, key: str, holder: str, ttl_seconds: float) -> bool:
         """Hold `key` for `holder` (see Cache.hold): one atomic script, so two replicas can
         never both believe they hold it."""
         px = max(1, int(ttl_seconds * 1000))
-        held = await self._redis.eval(_HOLD, 1, self._prefix + key, holder, px)  # type: ignore[misc]
-        return bool(held)
+        script = self._redis.eval(_HOLD, 1, self._prefix + key, holder, px)  # type: ignore[misc]
+        return bool(await self._counted("hold", script))
 
     async def let_go(self, key: str, holder: str) -> None:
         """End `holder`'s hold on `key` (see Cache.let_go)."""
-        await self._redis.eval(_LET_GO, 1, self._prefix + key, holder)  # type: ignore[misc]
+        script = self._redis.eval(_LET_GO, 1, self._prefix + key, holder)  # type: ignore[misc]
+        await self._counted("let_go", script)
 
     async def close(self) -> None:
         """Close the Redis connection pool."""

@@ -1,6 +1,7 @@
 """Typed clients for calling other services: a generated stub on a channel to the service's
 address (configured, or this process) that carries the calling slice's service identity, so no
-slice imports another's modules and every internal call is authenticated."""
+slice imports another's modules and every internal call is authenticated, and the trace context
+of the call it is made for (W3C `traceparent`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from optix_server.infra.auth.service_identity import (
 )
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.settings import Settings
+from optix_server.infra.tracing import trace_channel_interceptors
 
 Stub = TypeVar("Stub")
 # Calls to another service never wait longer than this, whatever the caller's deadline.
@@ -56,7 +58,8 @@ class ServiceClients:
             source = ServiceTokenSource(self._tokens, caller, self._clock)
             channel = grpc.aio.insecure_channel(
                 self.address_of(service),
-                interceptors=service_channel_interceptors(source),
+                # The service identity, and the trace of the call being served (if any).
+                interceptors=[*service_channel_interceptors(source), *trace_channel_interceptors()],
                 options=[("grpc.max_receive_message_length", self._settings.max_message_bytes)],
             )
             self._channels[key] = channel

@@ -3,6 +3,7 @@ interceptors (error mapping, authentication) do it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
@@ -60,3 +61,18 @@ def method_of(details: grpc.HandlerCallDetails) -> str:
     """The full method path of a call, "/package.Service/Method"."""
     method: str = details.method  # type: ignore[attr-defined]
     return method
+
+
+def status_after(
+    context: grpc.aio.ServicerContext[Any, Any], exc: BaseException | None
+) -> grpc.StatusCode:
+    """The status a call ended with, from how its behaviour ended (`exc`: what it raised)."""
+    if exc is None or isinstance(exc, grpc.aio.AbortError):
+        # An abort (and a handler's set_code) leaves the status on the context.
+        code = context.code()
+        return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        # The client went away (or the server is stopping mid-call).
+        return grpc.StatusCode.CANCELLED
+    # What grpc answers for an exception no interceptor mapped.
+    return grpc.StatusCode.UNKNOWN

@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 import grpc
 
 from optix_server.infra.auth.clock import Clock
+from optix_server.infra.auth.revocation import SessionRevocations
 from optix_server.infra.auth.tokens import TokenAuthority
 from optix_server.infra.cache import Cache
 from optix_server.infra.clients import ServiceClients
 from optix_server.infra.db import Database
 from optix_server.infra.lifecycle import Lifecycle
+from optix_server.infra.metrics import Metrics
 from optix_server.infra.pubsub import PubSub
 from optix_server.infra.settings import Settings
 
@@ -33,6 +35,11 @@ class Dependencies:
     tokens: TokenAuthority
     # Typed stubs for calling the other services (in this process or at their addresses).
     clients: ServiceClients
+    # Ended sign-in sessions (logout etc.): written by the user service, read by every
+    # process's authentication; durable in the database, mirrored in memory.
+    revocations: SessionRevocations
+    # Prometheus metrics of this process (its own registry); slices record into it.
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 @dataclass

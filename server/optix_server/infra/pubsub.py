@@ -132,13 +132,22 @@ class RedisPubSub:
     """Redis pub/sub shared by every replica; channels are namespaced by `prefix`.
 
     One Redis connection carries every channel this process listens to (not one per channel):
-    a reader task dispatches incoming messages to the local subscribers.
+    a reader task dispatches incoming messages to the local subscribers. `on_error` hears the
+    name of each operation that fails (the metrics count them).
     """
 
     CONFIRM_TIMEOUT_S = 5.0
 
-    def __init__(self, redis: Redis, prefix: str = "optix:", max_backlog: int = 10_000) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str = "optix:",
+        max_backlog: int = 10_000,
+        *,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self._redis = redis
+        self._on_error = on_error
         self._prefix = prefix + "ps:"
         self._fanout = LocalFanout(max_backlog)
         self._pubsub = redis.pubsub()
@@ -153,18 +162,30 @@ class RedisPubSub:
         """Messages dropped for stalled subscribers so far."""
         return self._fanout.dropped
 
+    def _failed(self, operation: str) -> None:
+        if self._on_error is not None:
+            self._on_error(operation)
+
     async def publish(self, channel: str, payload: bytes) -> None:
         """Send `payload` to every subscriber of `channel` on any replica."""
-        await self._redis.publish(self._prefix + channel, payload)
+        try:
+            await self._redis.publish(self._prefix + channel, payload)
+        except Exception:
+            self._failed("publish")
+            raise
 
     async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
         """Send each (channel, payload) in order, pipelined in one round trip."""
         if not messages:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for channel, payload in messages:
-                pipe.publish(self._prefix + channel, payload)
-            await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, payload in messages:
+                    pipe.publish(self._prefix + channel, payload)
+                await pipe.execute()
+        except Exception:
+            self._failed("publish_many")
+            raise
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -176,10 +197,15 @@ class RedisPubSub:
                 if first:
                     confirmed = asyncio.get_running_loop().create_future()
                     self._confirmations[full] = confirmed
-                    await self._pubsub.subscribe(full)
-                    self._start_reader()
-                    # Wait for Redis's confirmation so a publish right after entering is seen.
-                    await asyncio.wait_for(confirmed, self.CONFIRM_TIMEOUT_S)
+                    try:
+                        await self._pubsub.subscribe(full)
+                        self._start_reader()
+                        # Wait for Redis's confirmation so a publish right after entering is
+                        # seen.
+                        await asyncio.wait_for(confirmed, self.CONFIRM_TIMEOUT_S)
+                    except Exception:
+                        self._failed("subscribe")
+                        raise
             yield self._fanout.messages(queue)
         finally:
             if self._fanout.remove(channel, queue):
@@ -202,6 +228,7 @@ class RedisPubSub:
             except Exception:
                 # redis-py reconnects and re-subscribes on the next read; pause so a Redis
                 # outage does not become a busy loop.
+                self._failed("read")
                 log.warning("redis pub/sub read failed; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue

@@ -62,6 +62,10 @@ class Settings:
     # Allocations between young-generation collections once serving; 0 keeps CPython's default
     # (see infra/gc_policy.py for why it is raised).
     gc_young_threshold: int = DEFAULT_YOUNG_THRESHOLD
+    # Port of the Prometheus endpoint (GET /metrics): None is off, 0 any free port; served on
+    # metrics_host, else on host.
+    metrics_port: int | None = None
+    metrics_host: str | None = None
     # Addresses of other services for service-to-service calls (default: this process).
     service_addresses: Mapping[str, str] = field(default_factory=dict)
     # Proxies (the Envoy edge) whose x-forwarded-for entries name the client for per-address
@@ -84,6 +88,11 @@ class Settings:
     def listen_address(self) -> str:
         """host:port the gRPC server binds."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def metrics_bind_host(self) -> str:
+        """The address the metrics endpoint binds."""
+        return self.metrics_host or self.host
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -129,11 +138,22 @@ class Settings:
             gc_young_threshold=env_int(
                 env, "OPTIX_GC_YOUNG_THRESHOLD", DEFAULT_YOUNG_THRESHOLD, minimum=0
             ),
+            metrics_port=_metrics_port(env),
+            metrics_host=env.get("OPTIX_METRICS_HOST", "").strip() or None,
             service_addresses=addresses,
             trusted_proxies=TrustedProxies.parse(env.get("OPTIX_TRUSTED_PROXIES", "")),
             auth=AuthSettings.from_env(env),
             env={key: value for key, value in env.items() if key.startswith("OPTIX_")},
         )
+
+
+def _metrics_port(env: Mapping[str, str]) -> int | None:
+    if not env.get("OPTIX_METRICS_PORT", "").strip():
+        return None
+    port = env_int(env, "OPTIX_METRICS_PORT", 0, minimum=0)
+    if port > 65535:
+        raise SettingsError(f"OPTIX_METRICS_PORT must be a port (0..65535), got {port}")
+    return port
 
 
 def _redis_url(url: str | None) -> str | None:

@@ -37,18 +37,27 @@ Snapshot = Callable[[Sequence[str]], Awaitable[dict[str, bytes]]]
 @dataclass(frozen=True, slots=True)
 class Tick:
     """One quote update: its symbol, per-symbol sequence and encoded Quote message, also
-    framed as a repeated-field element so stream messages are built by concatenation."""
+    framed as a repeated-field element so stream messages are built by concatenation, and its
+    quote_time in epoch seconds (0 when unset)."""
 
     symbol: str
     sequence: int
     payload: bytes
     framed: bytes
+    quote_time: float = 0.0
 
 
 def tick_from_payload(payload: bytes) -> Tick:
-    """Read the symbol and sequence of an encoded Quote (once per tick per process)."""
+    """Read the symbol, sequence and time of an encoded Quote (once per tick per process)."""
     message = quote_pb2.Quote.FromString(payload)
-    return Tick(message.symbol, message.sequence, payload, frame_field_1(payload))
+    stamp = message.quote_time
+    return Tick(
+        message.symbol,
+        message.sequence,
+        payload,
+        frame_field_1(payload),
+        stamp.seconds + stamp.nanos * 1e-9,
+    )
 
 
 class _Delivery:
@@ -237,8 +246,14 @@ class QuoteHub:
         snapshot: Snapshot,
         shutting_down: asyncio.Event,
         lease_seconds: float = DEMAND_LEASE_SECONDS,
+        *,
+        observe_lag: Callable[[float], None] | None = None,
     ) -> None:
         self._pubsub = pubsub
+        # Hears, once per flush, the seconds from its oldest quote's quote_time to now.
+        self._observe_lag = observe_lag
+        # Ticks conflated by the streams that have ended (the open ones keep their own count).
+        self._conflated_before = 0
         self._snapshot = snapshot
         self._shutting_down = shutting_down
         self._renew_every = lease_seconds / 3
@@ -260,6 +275,12 @@ class QuoteHub:
     def stream_count(self) -> int:
         """Client streams currently open."""
         return len(self._subscriptions)
+
+    @property
+    def conflated(self) -> int:
+        """Ticks superseded before their stream sent them, over every stream so far (read at
+        scrape time, so fan-out only bumps each stream's own count)."""
+        return self._conflated_before + sum(sub.conflated for sub in self._subscriptions)
 
     async def start(self) -> None:
         """Start renewing demand leases and watching for shutdown."""
@@ -316,6 +337,7 @@ class QuoteHub:
             yield sub
         finally:
             self._subscriptions.discard(sub)
+            self._conflated_before += sub.conflated
             group.discard(sub)
             if not group and self._groups.get(sub.symbols) is group:
                 del self._groups[sub.symbols]
@@ -379,10 +401,17 @@ class QuoteHub:
     def _flush(self) -> None:
         self._flush_scheduled = False
         dirty, self._dirty = self._dirty, {}
+        oldest = 0.0
         for symbol, tick in dirty.items():
             feed = self._feeds.get(symbol)
             if feed is not None:
                 feed.flushed_sequence = tick.sequence
+            if tick.quote_time and (not oldest or tick.quote_time < oldest):
+                oldest = tick.quote_time
+        if oldest and self._observe_lag is not None:
+            # One observation per flush (the batch every stream is handed now), not per stream
+            # or per message; a clock behind the feed's counts as no lag.
+            self._observe_lag(max(0.0, time.time() - oldest))
         for symbols, group in self._groups.items():
             ticks = tuple(dirty[s] for s in symbols if s in dirty)
             if not ticks:

@@ -32,7 +32,9 @@ def create_module(
         service.cached_quotes,
         deps.lifecycle.shutting_down,
         lease_seconds=settings.demand_lease_seconds,
+        observe_lag=deps.metrics.quote_fanout_lag.observe,
     )
+    deps.metrics.count_conflations(lambda: hub.conflated)
     publisher = (
         FeedPublisher(
             provider,
@@ -46,6 +48,9 @@ def create_module(
         if settings.feed_owner
         else None
     )
+    if publisher is not None:
+        # Read at scrape time: always what the feed owner election decided last.
+        deps.metrics.feed_owner.set_function(lambda: 1.0 if publisher.owns_feed else 0.0)
     servicer = MarketDataServicer(service, hub)
 
     async def on_start() -> None:

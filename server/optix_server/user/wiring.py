@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from optix.user.v1 import user_service_pb2_grpc
-from optix_server.infra.auth.factory import build_session_revocations
 from optix_server.infra.crypto import SecretBox, derive_key, load_or_create_pepper
 from optix_server.infra.logging import get_logger
 from optix_server.infra.module import Dependencies, ServiceModule
@@ -50,7 +49,7 @@ def create_module(deps: Dependencies, *, settings: UserSettings | None = None) -
         )
     )
     repository = UserRepository(deps.database)
-    revocations = build_session_revocations(deps.settings, deps.cache, deps.pubsub)
+    revocations = deps.revocations
     service = UserService(
         repository=repository,
         hasher=hasher,

@@ -8,9 +8,10 @@ from optix_server.infra.auth.clock import Clock, SystemClock
 from optix_server.infra.auth.interceptor import AuthInterceptor
 from optix_server.infra.auth.keys import load_keyring
 from optix_server.infra.auth.revocation import SessionRevocations
+from optix_server.infra.auth.revocation_log import DatabaseRevocationLog
 from optix_server.infra.auth.session_watch import SessionWatch
 from optix_server.infra.auth.tokens import TokenAuthority
-from optix_server.infra.cache import Cache
+from optix_server.infra.db import Database
 from optix_server.infra.pubsub import PubSub
 from optix_server.infra.settings import Settings
 
@@ -23,11 +24,14 @@ def build_token_authority(settings: Settings, clock: Clock | None = None) -> Tok
 
 
 def build_session_revocations(
-    settings: Settings, cache: Cache, pubsub: PubSub | None = None
+    settings: Settings, database: Database, pubsub: PubSub, clock: Clock
 ) -> SessionRevocations:
-    """The deny-list of ended sessions, kept in the shared cache; endings are announced on
-    `pubsub` so every replica's SessionWatch ends the session's open streams."""
-    return SessionRevocations(cache, settings.auth.max_token_lifetime, pubsub)
+    """The deny-list of ended sessions, recorded in the database and mirrored in memory;
+    endings are announced on `pubsub` so every replica knows at once (and its SessionWatch
+    ends the session's open streams)."""
+    return SessionRevocations(
+        DatabaseRevocationLog(database), settings.auth.max_token_lifetime, pubsub, clock=clock
+    )
 
 
 def build_auth_interceptor(
