@@ -107,6 +107,11 @@ envoy-config: $(STAMP) ## regenerate envoy/envoy.yaml from envoy/optix_edge (OPT
 	@out=$$($(BIN)/envoy --mode validate -c envoy/envoy.yaml --disable-hot-restart 2>&1) \
 		|| { echo "$$out"; exit 1; }; echo "envoy/envoy.yaml: valid"
 
+.PHONY: deploy-config
+
+deploy-config: $(STAMP) ## regenerate the Kubernetes manifests in deploy/ (tests/deploy fails when stale)
+	$(BIN)/python -m optix_server.tools.k8s --out deploy
+
 $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 	cd $(WEB) && npm ci --no-audit --no-fund
 	touch $@
