@@ -84,7 +84,7 @@ async def test_postgres_gone_is_unavailable_then_writes_resume(tmp_path: Path) -
             await proxy.cut()
 
 
-async def test_redis_gone_leaves_signed_in_calls_and_logout_working(tmp_path: Path) -> None:
+async def test_redis_gone_leaves_sign_in_signed_in_calls_and_logout_working(tmp_path: Path) -> None:
     async with redis_namespace() as (redis, prefix):
         target = urlsplit(redis)
         proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
@@ -104,6 +104,13 @@ async def test_redis_gone_leaves_signed_in_calls_and_logout_working(tmp_path: Pa
                 # The deny-list is mirrored in memory from the database: no Redis needed.
                 me = await users.GetMe(user_service_pb2.GetMeRequest(), metadata=signed_in)
                 assert me.user.name == reply.user.name
+                # Sign-in limits count in this process meanwhile: accounts and logins go on.
+                email = f"during-{uuid.uuid4().hex}@example.com"
+                await users.Register(_register(email))
+                login = await users.Login(
+                    user_service_pb2.LoginRequest(email=email, password=PASSWORD)
+                )
+                assert login.tokens.access_token
                 # A logout during the outage is recorded (the database) and holds.
                 await users.Logout(
                     user_service_pb2.LogoutRequest(refresh_token=reply.tokens.refresh_token),

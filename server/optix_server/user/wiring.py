@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from optix.user.v1 import user_service_pb2_grpc
 from optix_server.infra.crypto import SecretBox, derive_key, load_or_create_pepper
+from optix_server.infra.fallback_cache import FallbackCache
 from optix_server.infra.logging import get_logger
 from optix_server.infra.module import Dependencies, ServiceModule
 from optix_server.infra.passwords import PasswordHasher, PasswordHasherConfig, PasswordPolicy
@@ -50,6 +51,7 @@ def create_module(deps: Dependencies, *, settings: UserSettings | None = None) -
     )
     repository = UserRepository(deps.database)
     revocations = deps.revocations
+    limits = FallbackCache(deps.cache)
     service = UserService(
         repository=repository,
         hasher=hasher,
@@ -70,9 +72,10 @@ def create_module(deps: Dependencies, *, settings: UserSettings | None = None) -
             issuer=settings.mfa_issuer,
             recovery_code_count=settings.recovery_code_count,
         ),
+        # Sign-in limits keep counting (per process) while Redis is away: logins go on.
         guard=AttemptGuard(
-            FailureLimiter(deps.cache, clock),
-            KnownClients(deps.cache, settings.known_client_ttl),
+            FailureLimiter(limits, clock),
+            KnownClients(limits, settings.known_client_ttl),
             settings,
         ),
         authority=authority,
