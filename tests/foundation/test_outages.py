@@ -6,6 +6,7 @@ dependency is back, calls succeed again."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy.engine import make_url
 
+from optix.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc
 from optix.user.v1 import user_service_pb2, user_service_pb2_grpc
 from tests.support.backends import fresh_database_url, redis_namespace
 from tests.support.server import make_settings, running_server
@@ -129,5 +131,66 @@ async def test_redis_gone_leaves_sign_in_signed_in_calls_and_logout_working(tmp_
                     assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error.details()
                 else:
                     raise AssertionError("the ended session works again after the outage")
+        finally:
+            await proxy.cut()
+
+
+async def test_redis_gone_ends_quote_streams_so_clients_reconnect(tmp_path: Path) -> None:
+    async with redis_namespace() as (redis, prefix):
+        target = urlsplit(redis)
+        proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
+        await proxy.start()
+        proxied = target._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+        try:
+            async with (
+                fresh_database_url("sqlite", tmp_path) as url,
+                running_server(
+                    make_settings(
+                        url,
+                        tmp_path,
+                        redis_url=proxied,
+                        redis_prefix=prefix,
+                        env={"OPTIX_MARKETDATA_TICK_RATE": "20"},
+                    )
+                ) as server,
+                _user_stub(server.address) as users,
+                grpc.aio.insecure_channel(server.address) as channel,
+            ):
+                reply = await users.Register(_register(f"q-{uuid.uuid4().hex}@example.com"))
+                signed_in = (("authorization", f"Bearer {reply.tokens.access_token}"),)
+                quotes = marketdata_service_pb2_grpc.MarketDataServiceStub(channel)
+
+                async def ticks_then_end() -> grpc.aio.AioRpcError | None:
+                    stream = quotes.StreamQuotes(
+                        marketdata_service_pb2.StreamQuotesRequest(symbols=["SPY"]),
+                        metadata=signed_in,
+                    )
+                    seen = 0
+                    try:
+                        async for message in stream:
+                            if message.WhichOneof("payload") == "quotes":
+                                seen += 1
+                                if seen == 3 and proxy.port and not cut.is_set():
+                                    cut.set()
+                                    await proxy.cut()
+                                if seen >= 3 and reopened.is_set():
+                                    return None
+                    except grpc.aio.AioRpcError as error:
+                        return error
+                    raise AssertionError("the stream ended without a status")
+
+                cut, reopened = asyncio.Event(), asyncio.Event()
+                async with asyncio.timeout(60):
+                    ended = await ticks_then_end()
+                # Heard at once, not heartbeats without quotes.
+                assert ended is not None and ended.code() == grpc.StatusCode.UNAVAILABLE
+                assert "reconnect" in (ended.details() or "")
+                await proxy.start()
+                reopened.set()
+                # Reconnecting (as clients do, with backoff) ticks again.
+                async with asyncio.timeout(60):
+                    while (again := await ticks_then_end()) is not None:
+                        assert again.code() == grpc.StatusCode.UNAVAILABLE
+                        await asyncio.sleep(0.2)  # the client's reconnect backoff
         finally:
             await proxy.cut()

@@ -41,6 +41,10 @@ class PubSub(Protocol):
         ...
 
 
+# Queued to a subscriber whose subscription broke (compared by identity, never delivered).
+_BROKEN = b"\x00optix:pubsub-broken"
+
+
 class LocalFanout:
     """This process's subscribers per channel, each with a bounded queue.
 
@@ -87,11 +91,23 @@ class LocalFanout:
         """Forget every subscriber."""
         self._subscribers.clear()
 
+    def break_all(self) -> None:
+        """End every subscription with ConnectionError: messages were (or may have been) lost,
+        and a subscriber that went on would never know it had missed them."""
+        for subscribers in self._subscribers.values():
+            for queue in subscribers:
+                if queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(_BROKEN)
+
     @staticmethod
     async def messages(queue: asyncio.Queue[bytes]) -> AsyncIterator[bytes]:
-        """The messages arriving on one subscriber's queue, forever."""
+        """The messages arriving on one subscriber's queue, until the connection breaks."""
         while True:
-            yield await queue.get()
+            payload = await queue.get()
+            if payload is _BROKEN:
+                raise ConnectionError("the pub/sub connection was lost")
+            yield payload
 
 
 class InMemoryPubSub:
@@ -225,11 +241,14 @@ class RedisPubSub:
                 message = await self._pubsub.get_message(timeout=1.0)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # redis-py reconnects and re-subscribes on the next read; pause so a Redis
-                # outage does not become a busy loop.
+            except Exception as exc:
+                # Messages published meanwhile are lost: every subscriber hears it (a quote
+                # stream ends UNAVAILABLE so its client reconnects; listeners resubscribe)
+                # rather than waiting, unaware, on a subscription that missed them. Pause so
+                # a Redis outage does not become a busy loop.
                 self._failed("read")
-                log.warning("redis pub/sub read failed; retrying", exc_info=True)
+                log.warning("redis pub/sub read failed; retrying", error=type(exc).__name__)
+                self._fanout.break_all()
                 await asyncio.sleep(0.5)
                 continue
             if message is not None:
