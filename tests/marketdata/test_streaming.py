@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -272,6 +273,52 @@ async def test_replicas_elect_one_feed_owner_and_hand_over_when_it_stops() -> No
     finally:
         for replica in replicas:
             await replica.stop()
+
+
+async def test_a_graceful_hand_over_is_announced_and_sequences_continue() -> None:
+    # A lease far longer than the test: only the release announcement explains a quick
+    # takeover. The second replica's market starts its sequences afresh (lower than those
+    # already published), yet streams must see them keep growing.
+    pubsub, cache = InMemoryPubSub(), InMemoryCache()
+    first = FeedPublisher(
+        fast_simulated_provider("AAPL"),
+        pubsub,
+        cache,
+        lease_seconds=15,
+        cache_ttl=5,
+        owner_lease_seconds=120,
+    )
+    await first.start()
+    first.demand(["AAPL"])
+    second: FeedPublisher | None = None
+    try:
+        async with pubsub.subscribe(quote_channel("AAPL")) as ticks:
+            seen = [tick_from_payload(await asyncio.wait_for(anext(ticks), 10)).sequence]
+            while len(seen) < 20:
+                seen.append(tick_from_payload(await asyncio.wait_for(anext(ticks), 10)).sequence)
+            second = FeedPublisher(
+                fast_simulated_provider("AAPL"),
+                pubsub,
+                cache,
+                lease_seconds=15,
+                cache_ttl=5,
+                owner_lease_seconds=120,
+            )
+            await second.start()
+            second.demand(["AAPL"])
+            assert first.owns_feed and not second.owns_feed
+            await first.stop()
+            # Well within the 20 s a non-owner waits between looks.
+            async with asyncio.timeout(10):
+                async for payload in ticks:
+                    seen.append(tick_from_payload(payload).sequence)
+                    if second.owns_feed and len(seen) >= 40:
+                        break
+        assert all(b > a for a, b in itertools.pairwise(seen)), seen
+    finally:
+        await first.stop()
+        if second is not None:
+            await second.stop()
 
 
 class EndingPubSub(CountingPubSub):

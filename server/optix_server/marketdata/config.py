@@ -127,7 +127,7 @@ class MarketDataSettings:
     # replicas that may elect one owner through a lease in the cache (Redis when shared); when
     # the owner stops or vanishes, another takes over within feed_owner_lease_seconds.
     feed_owner: bool = True
-    feed_owner_lease_seconds: float = 10.0
+    feed_owner_lease_seconds: float = 2.4
     # Start of the simulated market. Replicas sharing seed, universe and epoch show the same
     # prices and sequences; None means "when the process started" (fine for one process).
     sim_epoch: datetime | None = None
@@ -174,7 +174,7 @@ class MarketDataSettings:
             quote_cache_ttl=env_float(env, "OPTIX_MARKETDATA_QUOTE_CACHE_TTL", 2.0, minimum=0.0),
             feed_owner=env_bool(env, "OPTIX_MARKETDATA_FEED_OWNER", True),
             feed_owner_lease_seconds=env_float(
-                env, "OPTIX_MARKETDATA_FEED_OWNER_LEASE_SECONDS", 10.0, minimum=0.3
+                env, "OPTIX_MARKETDATA_FEED_OWNER_LEASE_SECONDS", 2.4, minimum=0.3
             ),
             sim_epoch=parse_epoch(env.get("OPTIX_MARKETDATA_SIM_EPOCH", "")),
             max_stream_symbols=env_int(env, "OPTIX_MARKETDATA_MAX_STREAM_SYMBOLS", 500, minimum=1),

@@ -24,12 +24,16 @@ from optix_server.marketdata.convert import encode_quote
 from optix_server.marketdata.models import InstrumentType, Quote
 from optix_server.marketdata.providers.base import MarketDataProvider
 from optix_server.marketdata.quote_analytics import QuoteAnalyst, option_roots
+from optix_server.marketdata.sequences import SEQUENCE_TTL_SECONDS, SequenceContinuity
 from optix_server.marketdata.service import quote_cache_key
 
 log = get_logger(__name__)
 
 RESTART_DELAY = 1.0
 OWNER_KEY = "marketdata.feed-owner"
+DEFAULT_OWNER_LEASE_SECONDS = 2.4
+# Announced by an owner that let the feed go, so the others take over without waiting.
+RELEASED_CHANNEL = "marketdata.feed.released"
 
 
 class FeedPublisher:
@@ -43,7 +47,7 @@ class FeedPublisher:
         *,
         lease_seconds: float,
         cache_ttl: float,
-        owner_lease_seconds: float = 10.0,
+        owner_lease_seconds: float = DEFAULT_OWNER_LEASE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         analyst: QuoteAnalyst | None = None,
     ) -> None:
@@ -69,6 +73,10 @@ class FeedPublisher:
         # Quotes waiting to be published, newest per symbol, and the task sending them.
         self._outbox: dict[str, Quote] = {}
         self._sender: asyncio.Task[None] | None = None
+        self._sequences = SequenceContinuity(cache)
+        # Set when another replica announces it let the feed go: contend now, not at the next
+        # poll (a graceful hand-over misses at most a tick).
+        self._released = asyncio.Event()
 
     @property
     def owns_feed(self) -> bool:
@@ -78,12 +86,24 @@ class FeedPublisher:
     async def start(self) -> None:
         """Listen for demand (even while another replica owns the feed, so a takeover knows
         what to tick) and run the feed whenever this replica holds the ownership lease."""
+        released_listening = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._listen_demand(), name="marketdata-demand-listener"),
             asyncio.create_task(self._expire_leases(), name="marketdata-leases"),
+            asyncio.create_task(
+                listen_resubscribing(
+                    self._pubsub,
+                    RELEASED_CHANNEL,
+                    lambda _payload: self._released.set(),
+                    released_listening,
+                    retry_delay=RESTART_DELAY,
+                ),
+                name="marketdata-feed-released",
+            ),
         ]
         async with asyncio.timeout(10):
             await self._listening.wait()
+            await released_listening.wait()
         await self._contend()  # a lone replica starts its feed before start() returns
         self._tasks.append(asyncio.create_task(self._hold_ownership(), name="marketdata-owner"))
 
@@ -97,10 +117,18 @@ class FeedPublisher:
             await self._stop_feed()
             with contextlib.suppress(Exception):  # unreachable: the lease expires on its own
                 await self._cache.let_go(OWNER_KEY, self._owner_id)
+                # The others contend at once instead of at their next poll.
+                await self._pubsub.publish(RELEASED_CHANNEL, self._owner_id.encode())
 
     async def _hold_ownership(self) -> None:
+        # The owner renews every third of its lease; the others look twice as often, so a
+        # vanished owner is replaced within about a lease of its last renewal.
         while True:
-            await asyncio.sleep(self._owner_lease / 3)
+            wait = self._owner_lease / (3 if self._feed is not None else 6)
+            self._released.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._released.wait()
             await self._contend()
 
     async def _contend(self) -> None:
@@ -119,6 +147,7 @@ class FeedPublisher:
             await self._stop_feed()
 
     async def _stop_feed(self) -> None:
+        self._sequences.reset()
         feed, self._feed = self._feed, None
         sender, self._sender = self._sender, None
         tasks = [t for t in (feed, sender) if t is not None]
@@ -168,6 +197,11 @@ class FeedPublisher:
     async def _send_outbox(self) -> None:
         while self._outbox:
             quotes, self._outbox = self._outbox, {}
+            try:
+                quotes = await self._sequences.continued(quotes)
+            except Exception as exc:
+                log.warning("could not read the recorded quote sequences", error=str(exc))
+                continue
             for symbol, quote in quotes.items():
                 if quote.instrument_type is not InstrumentType.OPTION and quote.mark > 0:
                     self._marks[symbol] = quote.mark
@@ -179,6 +213,7 @@ class FeedPublisher:
                     await self._cache.set_many(
                         {quote_cache_key(s): p for s, p in batch.items()}, self._cache_ttl
                     )
+                await self._cache.set_many(SequenceContinuity.records(quotes), SEQUENCE_TTL_SECONDS)
                 await self._pubsub.publish_many([(quote_channel(s), p) for s, p in batch.items()])
             except Exception as exc:
                 # The next tick supersedes these quotes: log, don't stop the feed.
