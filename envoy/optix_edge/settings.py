@@ -157,6 +157,9 @@ class EdgeSettings:
                 env, "OPTIX_ENVOY_CLIENT_RATE_LIMIT_BURST", base.client_rate_limit_burst, minimum=1
             ),
             cors_origins=origins,
+            health_check_interval=_seconds(
+                env, "OPTIX_ENVOY_HEALTH_CHECK_INTERVAL_S", base.health_check_interval
+            ),
             retries=env_int(env, "OPTIX_ENVOY_RETRIES", base.retries, minimum=0),
             retry_budget_percent=env_float(
                 env, "OPTIX_ENVOY_RETRY_BUDGET_PERCENT", base.retry_budget_percent, minimum=0.0
