@@ -126,9 +126,13 @@ class FeedPublisher:
         while True:
             wait = self._owner_lease / (3 if self._feed is not None else 6)
             self._released.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._released.wait()
+            # asyncio.wait, not asyncio.timeout: on Python 3.11 a timeout firing as stop()
+            # cancels this task can swallow the cancellation, and stop() would wait forever.
+            released = asyncio.ensure_future(self._released.wait())
+            try:
+                await asyncio.wait({released}, timeout=wait)
+            finally:
+                released.cancel()
             await self._contend()
 
     async def _contend(self) -> None:
