@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, TypeVar, cast
@@ -9,6 +11,24 @@ from typing import Protocol, TypeVar, cast
 from redis.asyncio import Redis
 
 T = TypeVar("T")
+
+# Python 3.11's asyncio.wait_for returns the inner result (or raises its error) and drops a
+# cancellation of the calling task when both land in the same loop turn (CPython gh-86296,
+# fixed in 3.12). redis-py sends every command through wait_for (its socket timeout defaults
+# to 5 s), so a task cancelled while a command was being sent carried on as if it never was:
+# the feed owner's loop outlived FeedPublisher.stop(), which then waited for it forever, and
+# `optix serve` never exited after SIGTERM.
+_WAIT_FOR_LOSES_CANCELS = sys.version_info < (3, 12)
+
+
+def reraise_lost_cancellation() -> None:
+    """After a Redis call: raise CancelledError when the current task was cancelled while the
+    call ran and the cancellation got lost on the way (see _WAIT_FOR_LOSES_CANCELS)."""
+    if not _WAIT_FOR_LOSES_CANCELS:
+        return
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class Cache(Protocol):
@@ -163,11 +183,14 @@ class RedisCache:
 
     async def _counted(self, operation: str, pending: Awaitable[T]) -> T:
         try:
-            return await pending
+            result = await pending
         except Exception:
             if self._on_error is not None:
                 self._on_error(operation)
+            reraise_lost_cancellation()
             raise
+        reraise_lost_cancellation()
+        return result
 
     async def get(self, key: str) -> bytes | None:
         """The value of `key`, or None when absent or expired."""

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
+from optix_server.infra.cache import reraise_lost_cancellation
 from optix_server.infra.logging import get_logger
 
 log = get_logger(__name__)
@@ -188,7 +189,9 @@ class RedisPubSub:
             await self._redis.publish(self._prefix + channel, payload)
         except Exception:
             self._failed("publish")
+            reraise_lost_cancellation()
             raise
+        reraise_lost_cancellation()
 
     async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
         """Send each (channel, payload) in order, pipelined in one round trip."""
@@ -201,7 +204,9 @@ class RedisPubSub:
                 await pipe.execute()
         except Exception:
             self._failed("publish_many")
+            reraise_lost_cancellation()
             raise
+        reraise_lost_cancellation()
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -221,7 +226,10 @@ class RedisPubSub:
                         await asyncio.wait_for(confirmed, self.CONFIRM_TIMEOUT_S)
                     except Exception:
                         self._failed("subscribe")
+                        reraise_lost_cancellation()
                         raise
+                    # Both awaits can lose a cancellation on Python 3.11 (wait_for).
+                    reraise_lost_cancellation()
             yield self._fanout.messages(queue)
         finally:
             if self._fanout.remove(channel, queue):
@@ -230,6 +238,7 @@ class RedisPubSub:
                     if not self._fanout.has_subscribers(channel):
                         with contextlib.suppress(Exception):  # gone already during shutdown
                             await self._pubsub.unsubscribe(full)
+                        reraise_lost_cancellation()
 
     def _start_reader(self) -> None:
         if self._reader is None or self._reader.done():
@@ -239,9 +248,13 @@ class RedisPubSub:
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
+                # A cancellation (close()) lost inside redis-py would keep this loop alive
+                # and close() waiting for it forever.
+                reraise_lost_cancellation()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                reraise_lost_cancellation()
                 # Messages published meanwhile are lost: every subscriber hears it (a quote
                 # stream ends UNAVAILABLE so its client reconnects; listeners resubscribe)
                 # rather than waiting, unaware, on a subscription that missed them. Pause so
