@@ -32,6 +32,9 @@ def _run(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.Com
         ("not a url at all", "not a valid URL"),
         # Malformed (no "://") but carrying a password: the message must not echo it.
         ("postgresql+asyncpg//optix:s3cret@127.0.0.1/optix", "not a valid URL"),
+        # A port that is not a number, or not one in range.
+        ("postgresql+asyncpg://optix:s3cret@127.0.0.1:5432x/optix", "not a valid URL"),
+        ("postgresql+asyncpg://optix:s3cret@127.0.0.1:70000/optix", "not a valid URL"),
     ],
 )
 def test_broken_database_url_exits_nonzero_with_one_line(

@@ -71,10 +71,12 @@ class DatabaseConfigError(ValueError):
 def _check_url(url: str) -> None:
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise ValueError("port out of range")
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number in range
         # Not echoed: a malformed URL may still carry a password.
         raise DatabaseConfigError(
-            "OPTIX_DATABASE_URL is not a valid URL (expected driver://user:pass@host/db)"
+            "OPTIX_DATABASE_URL is not a valid URL (expected driver://user:pass@host[:port]/db)"
         ) from None
     if parsed.drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
         raise DatabaseConfigError(
