@@ -17,7 +17,7 @@ from optix_server.infra.cache import InMemoryCache
 from optix_server.infra.errors import Unavailable
 from optix_server.infra.pubsub import InMemoryPubSub
 from optix_server.marketdata.convert import decode_quote, encode_quote
-from optix_server.marketdata.feed import FeedPublisher
+from optix_server.marketdata.feed import OWNER_KEY, FeedPublisher
 from optix_server.marketdata.models import DataSource, InstrumentType, Quote
 from optix_server.marketdata.providers.simulated import SimulatedProvider
 from optix_server.marketdata.providers.universe import SimulatedInstrument
@@ -319,6 +319,34 @@ async def test_a_graceful_hand_over_is_announced_and_sequences_continue() -> Non
         await first.stop()
         if second is not None:
             await second.stop()
+
+
+async def test_a_vanished_owner_is_replaced_when_its_hold_ends_not_at_the_next_poll() -> None:
+    # A replica that died holds the key until it expires (it announced nothing). With a 120 s
+    # lease a non-owner looks only every 20 s: taking over within 10 s means it woke at the
+    # hold's end.
+    pubsub, cache = InMemoryPubSub(), InMemoryCache()
+    assert await cache.hold(OWNER_KEY, "a replica that died", 0.5)
+    survivor = FeedPublisher(
+        fast_simulated_provider("AAPL"),
+        pubsub,
+        cache,
+        lease_seconds=15,
+        cache_ttl=5,
+        owner_lease_seconds=120,
+    )
+    await survivor.start()
+    survivor.demand(["AAPL"])
+    try:
+        assert not survivor.owns_feed
+        async with pubsub.subscribe(quote_channel("AAPL")) as ticks:
+            tick = tick_from_payload(await asyncio.wait_for(anext(ticks), 10))
+        assert tick.symbol == "AAPL" and survivor.owns_feed
+        # Its own hold is shorter than the lease, so its own death is covered in time too.
+        left = await cache.ttl(OWNER_KEY)
+        assert left is not None and left <= 120 * 0.75
+    finally:
+        await survivor.stop()
 
 
 class EndingPubSub(CountingPubSub):

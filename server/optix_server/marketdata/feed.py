@@ -2,10 +2,10 @@
 publishes each tick to the cache (fresh GetQuote) and to the symbol's pub/sub channel.
 
 Every replica allowed to own the feed runs a FeedPublisher; they elect one owner through a
-lease held in the cache (Redis when replicas share one), renewed every third of its length.
-Only the owner polls the provider, so replicas never multiply upstream requests (Schwab allows
-120 a minute); when it stops it lets the lease go, and when it vanishes the lease expires, so
-another replica takes over within one lease."""
+lease held in the cache (Redis when replicas share one). Only the owner polls the provider, so
+replicas never multiply upstream requests (Schwab allows 120 a minute); when it stops it lets
+the lease go, and when it vanishes its hold expires, so another replica takes over within one
+lease."""
 
 from __future__ import annotations
 
@@ -34,6 +34,16 @@ OWNER_KEY = "marketdata.feed-owner"
 DEFAULT_OWNER_LEASE_SECONDS = 2.4
 # Announced by an owner that let the feed go, so the others take over without waiting.
 RELEASED_CHANNEL = "marketdata.feed.released"
+# The owner holds the key for three quarters of the lease and renews it every quarter (two
+# renewals may fail before it lapses); the others wake when the hold ends. So even an owner that
+# vanished just after renewing is replaced within the lease, its last quarter left for the new
+# owner's first tick.
+HOLD_FRACTION = 0.75
+RENEW_FRACTION = 0.25
+# A non-owner also looks this often (a sixth of the lease), and never sooner than this after
+# its last look, whatever the hold's remaining time says.
+POLL_FRACTION = 1 / 6
+MIN_POLL_SECONDS = 0.01
 
 
 class FeedPublisher:
@@ -121,10 +131,8 @@ class FeedPublisher:
                 await self._pubsub.publish(RELEASED_CHANNEL, self._owner_id.encode())
 
     async def _hold_ownership(self) -> None:
-        # The owner renews every third of its lease; the others look twice as often, so a
-        # vanished owner is replaced within about a lease of its last renewal.
         while True:
-            wait = self._owner_lease / (3 if self._feed is not None else 6)
+            wait = await self._until_next_contention()
             self._released.clear()
             # asyncio.wait, not asyncio.timeout: on Python 3.11 a timeout firing as stop()
             # cancels this task can swallow the cancellation, and stop() would wait forever.
@@ -135,9 +143,23 @@ class FeedPublisher:
                 released.cancel()
             await self._contend()
 
+    async def _until_next_contention(self) -> float:
+        # The owner renews on a fixed beat; the others wake when the owner's hold ends.
+        if self._feed is not None:
+            return self._owner_lease * RENEW_FRACTION
+        poll = self._owner_lease * POLL_FRACTION
+        try:
+            left = await self._cache.ttl(OWNER_KEY)
+        except Exception:  # the cache is away: contending will say so
+            return poll
+        if left is None:  # released or lapsed since we last looked
+            return MIN_POLL_SECONDS
+        return max(MIN_POLL_SECONDS, min(poll, left + MIN_POLL_SECONDS))
+
     async def _contend(self) -> None:
         try:
-            owner = await self._cache.hold(OWNER_KEY, self._owner_id, self._owner_lease)
+            hold = self._owner_lease * HOLD_FRACTION
+            owner = await self._cache.hold(OWNER_KEY, self._owner_id, hold)
         except Exception as exc:
             # Unable to renew, another replica may take over once the lease runs out: stop
             # rather than risk two feeds.
