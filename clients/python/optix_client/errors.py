@@ -98,3 +98,23 @@ def from_rpc_error(error: grpc.RpcError) -> OptixError:
     message: str = error.details() or ""  # type: ignore[attr-defined]
     trailers = error.trailing_metadata()  # type: ignore[attr-defined]
     return OptixError(code, message, decode_details(trailers))
+
+
+# How gRPC core reports an HTTP/2 stream reset with no gRPC status, e.g. by Envoy when the replica
+# behind it vanished mid-stream ("Received RST_STREAM with error code 2").
+_RESET_MARKER = "RST_STREAM"
+
+
+def from_stream_error(error: grpc.RpcError) -> OptixError:
+    """Convert the RpcError that ended a server stream. A stream reset on the way (by a proxy or
+    the network: no server gave a status) is UNAVAILABLE, so a caller reconnects as it does
+    after a server's shutdown, rather than INTERNAL, which says a server failed the call."""
+    converted = from_rpc_error(error)
+    if converted.code is grpc.StatusCode.INTERNAL and _RESET_MARKER in converted.message:
+        return OptixError(
+            grpc.StatusCode.UNAVAILABLE,
+            f"the stream was reset on its way ({converted.message}); reconnect",
+            converted.details,
+        )
+    return converted
+

@@ -15,7 +15,7 @@ from grpc.aio import (
     UnaryUnaryClientInterceptor,
 )
 
-from optix_client.errors import from_rpc_error
+from optix_client.errors import from_rpc_error, from_stream_error
 from optix_client.methods import PUBLIC_METHODS, method_name
 
 TokenSource = Callable[[], Awaitable[str | None]]
@@ -96,4 +96,4 @@ async def _converted(call: UnaryStreamCall[Any, Any]) -> AsyncIterator[Any]:
         async for message in call:
             yield message
     except grpc.aio.AioRpcError as error:
-        raise from_rpc_error(error) from None
+        raise from_stream_error(error) from None

@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from optix_client.errors import from_rpc_error
+from optix_client.errors import from_rpc_error, from_stream_error
 from optix_client.methods import PUBLIC_METHODS, method_name
 
 SyncTokenSource = Callable[[], str | None]
@@ -90,7 +90,7 @@ class _ConvertedStream:
         try:
             return next(self._call)
         except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
+            raise from_stream_error(error) from None
 
     def cancel(self) -> bool:
         """Cancel the stream."""

@@ -95,3 +95,24 @@ export function fieldViolations(error: unknown): FieldViolation[] {
       bad.fieldViolations.map(({ field, description }) => ({ field, description })),
     );
 }
+
+/** Whether a stream that ended with `error` is worth opening again (after a backoff): the server
+ * went away or asked for it (UNAVAILABLE, as on its shutdown), the token needs refreshing
+ * (UNAUTHENTICATED), the deadline passed, or the connection broke on its way. connect-es reports
+ * a dropped connection as UNKNOWN, and a response cut before its trailer (what Envoy sends when
+ * the replica behind it vanished mid-stream) as "missing trailer" (UNKNOWN or INTERNAL); an
+ * INTERNAL the server itself sent is not retried. */
+export function reconnectable(error: unknown): boolean {
+  const err = ConnectError.from(error);
+  switch (err.code) {
+    case Code.Unavailable:
+    case Code.Unauthenticated:
+    case Code.Unknown:
+    case Code.DeadlineExceeded:
+      return true;
+    case Code.Internal:
+      return /missing trailer|RST_STREAM/i.test(err.rawMessage);
+    default:
+      return false;
+  }
+}

@@ -7,6 +7,7 @@
 // back online, and when no message (event or heartbeat) arrived for three heartbeats.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { OptixClients } from "../client.js";
+import { reconnectable } from "../errors.js";
 import type { AlertEvent } from "../gen/optix/alert/v1/alert_event_pb.js";
 
 /** All of the user's alerts, in StreamAlertEvents and ListAlertEvents. */
@@ -59,16 +60,6 @@ export function clearStoredEventIds(): void {
   } catch {
     // storage disabled: nothing was stored
   }
-}
-
-/** Whether a failed call is worth another try. */
-function transient(error: ConnectError): boolean {
-  return (
-    error.code === Code.Unavailable ||
-    error.code === Code.Unauthenticated ||
-    error.code === Code.Unknown || // a dropped connection, as fetch reports it
-    error.code === Code.DeadlineExceeded
-  );
 }
 
 /** A wait that ends early when `wake` is called or `signal` aborts. */
@@ -227,7 +218,7 @@ export class AlertFeed {
         this.events.sessionEnded();
         return;
       }
-      if (!transient(error)) {
+      if (!reconnectable(error)) {
         this.running = false;
         this.events.state("error", `${Code[error.code]}: ${error.rawMessage}`);
         return;

@@ -1,9 +1,10 @@
-// One StreamQuotes call for a fixed set of symbols, reconnected after UNAVAILABLE (server
-// restart) or UNAUTHENTICATED (the access token expired; the session refreshes it first), with
-// backoff. A call refused before it delivered anything is reported as refused, so the caller
+// One StreamQuotes call for a fixed set of symbols, reconnected with backoff after UNAVAILABLE
+// (server restart), UNAUTHENTICATED (the access token expired; the session refreshes it first) or
+// a connection broken on its way (see reconnectable in errors.ts). A call refused before it delivered anything is reported as refused, so the caller
 // can keep the stream it already had.
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import type { OptixClients } from "../client.js";
+import { reconnectable } from "../errors.js";
 import type { Quote } from "../gen/optix/marketdata/v1/quote_pb.js";
 
 /** What a QuoteStream tells its owner. */
@@ -74,8 +75,7 @@ export class QuoteStream {
       } catch (raw) {
         if (signal.aborted) return;
         const error = ConnectError.from(raw);
-        const transient = error.code === Code.Unavailable || error.code === Code.Unauthenticated;
-        if (!transient || failures >= MAX_RETRIES) {
+        if (!reconnectable(error) || failures >= MAX_RETRIES) {
           if (this.delivered) this.events.failed(error);
           else this.events.refused(error);
           return;

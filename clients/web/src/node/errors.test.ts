@@ -14,7 +14,7 @@ import {
   RetryInfoSchema,
 } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
-import { fieldViolations, optixError } from "../errors.js";
+import { fieldViolations, optixError, reconnectable } from "../errors.js";
 
 
 function pack<D extends DescMessage>(desc: D, init: MessageInitShape<D>) {
@@ -123,3 +123,17 @@ test("no details, a malformed detail, and a plain Error", () => {
   assert.equal(plain.code, Code.Unknown);
   assert.equal(plain.message, "boom");
 });
+
+test("reconnectable: server went away or connection broke, not the server's own verdicts", () => {
+  for (const code of [Code.Unavailable, Code.Unauthenticated, Code.Unknown, Code.DeadlineExceeded]) {
+    assert.equal(reconnectable(new ConnectError("gone", code)), true, Code[code]);
+  }
+  // A body cut before its trailer, however connect-es words or codes it.
+  assert.equal(reconnectable(new ConnectError("protocol error: missing trailer", Code.Internal)), true);
+  assert.equal(reconnectable("missing trailer"), true);
+  assert.equal(reconnectable(new TypeError("network error")), true);
+  for (const code of [Code.Internal, Code.InvalidArgument, Code.NotFound, Code.PermissionDenied]) {
+    assert.equal(reconnectable(new ConnectError("internal error", code)), false, Code[code]);
+  }
+});
+
