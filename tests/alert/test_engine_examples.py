@@ -151,6 +151,40 @@ def test_once_per_trading_day_follows_the_new_york_date(engine: ConditionEngine)
     assert feed.fires(103) == {"a"}
 
 
+def test_a_weekend_is_not_a_new_trading_day(engine: ConditionEngine) -> None:
+    feed = Feed(engine)
+    engine.add(spec("a", above(100), Frequency.ONCE_PER_TRADING_DAY))
+    feed.time = datetime(2026, 2, 27, 15, 0, tzinfo=UTC)  # Friday 10:00 New York
+    assert feed.fires(101) == {"a"}
+    assert feed.fires(101, after=timedelta(hours=15)) == set()  # Saturday 01:01
+    assert feed.fires(101, after=timedelta(hours=24)) == set()  # Sunday 01:01
+    # Sunday 23:59 New York (EST) is still Friday's trading day; Monday's starts at midnight.
+    feed.time = datetime(2026, 3, 2, 4, 58, tzinfo=UTC)
+    assert feed.fires(101) == set()
+    assert feed.fires(101) == {"a"}
+
+
+def test_an_exchange_holiday_is_not_a_new_trading_day(engine: ConditionEngine) -> None:
+    feed = Feed(engine)
+    # Christmas 2026 is a Friday: an alert fired on Christmas Eve waits for Monday the 28th.
+    engine.add(spec("eve", above(100), Frequency.ONCE_PER_TRADING_DAY))
+    feed.time = datetime(2026, 12, 24, 15, 0, tzinfo=UTC)
+    assert feed.fires(101) == {"eve"}
+    assert feed.fires(101, after=timedelta(days=1)) == set()  # Christmas 10:01
+    feed.time = datetime(2026, 12, 28, 4, 58, tzinfo=UTC)
+    assert feed.fires(101) == set()  # Sunday 23:59
+    assert feed.fires(101) == {"eve"}  # Monday 00:00
+    engine.remove("eve")
+    # Stored as fired on Thursday 2027-03-25 (EDT by then); Good Friday has no session.
+    fired = datetime(2027, 3, 25, 19, 0, tzinfo=UTC)
+    engine.add(spec("good", above(100), Frequency.ONCE_PER_TRADING_DAY, last_fire_time=fired))
+    feed.time = datetime(2027, 3, 26, 14, 0, tzinfo=UTC)  # Good Friday 10:01
+    assert feed.fires(101) == set()
+    feed.time = datetime(2027, 3, 29, 3, 58, tzinfo=UTC)
+    assert feed.fires(101) == set()  # Sunday 23:59
+    assert feed.fires(101) == {"good"}  # Monday 00:00
+
+
 def test_a_crossing_needs_a_transition_and_its_first_tick_only_records_the_side(
     engine: ConditionEngine,
 ) -> None:

@@ -2,7 +2,8 @@
 
 Random scenarios on a small grid of prices and levels, so that ticks land exactly on levels and
 oscillate around them: every condition kind and direction, all four price types, the three
-frequencies with cooldowns and New York date boundaries (the run starts at 23:30 New York),
+frequencies with cooldowns and trading-day boundaries (the run starts at 23:30 New York, some
+runs on the eve of a weekend or an exchange holiday),
 expiry (some already past when added), add / update / remove between ticks, ticks without
 implied volatility, delta or some price, and percent moves over windows with and without
 enough history. After every step both engines must agree on the candidates (alert, observed
@@ -35,6 +36,14 @@ from optix_server.alert.engine import timers as timers_module
 
 # 23:30 in New York: a trading date boundary comes half an hour in.
 T0 = datetime(2026, 3, 3, 4, 30, tzinfo=UTC)
+# Also 23:30 on the eve of days that are not sessions (a Saturday, Good Friday 2027, Christmas
+# 2026), so the trading day spans several New York dates.
+STARTS = [
+    T0,
+    datetime(2026, 3, 7, 4, 30, tzinfo=UTC),
+    datetime(2027, 3, 26, 3, 30, tzinfo=UTC),
+    datetime(2026, 12, 25, 4, 30, tzinfo=UTC),
+]
 IDS = [f"a{i}" for i in range(24)]
 PRICE_LEVELS = [99.0, 99.5, 100.0, 100.5, 101.0]
 # 0.0: the quote has no such price.
@@ -262,11 +271,11 @@ def _picked(candidates: list[Candidate], mask: int) -> list[Candidate]:
     return [c for i, c in enumerate(candidates) if mask == -1 or mask >> i & 1]
 
 
-def _run(initial: list[Draft], ops: list[object], max_samples: int) -> None:
+def _run(initial: list[Draft], ops: list[object], max_samples: int, start: datetime = T0) -> None:
     """Drive both engines through the scenario, asserting they agree after every step."""
     indexed, brute = AlertIndex(max_samples), BruteForceEngine(max_samples)
     engines = (indexed, brute)
-    now = T0
+    now = start
     for engine in engines:
         engine.replace_all([d.spec(now) for d in initial])
     for step, op in enumerate(ops):
@@ -298,9 +307,14 @@ def _run(initial: list[Draft], ops: list[object], max_samples: int) -> None:
     ops=st.lists(operations, min_size=40, max_size=120),
     max_samples=st.sampled_from([3, 10_000]),
     small_structures=st.booleans(),
+    start=st.sampled_from(STARTS),
 )
 def test_indexed_engine_proposes_what_brute_force_proposes(
-    initial: list[Draft], ops: list[object], max_samples: int, small_structures: bool
+    initial: list[Draft],
+    ops: list[object],
+    max_samples: int,
+    small_structures: bool,
+    start: datetime,
 ) -> None:
     with ExitStack() as patches:
         if small_structures:
@@ -308,7 +322,7 @@ def test_indexed_engine_proposes_what_brute_force_proposes(
             # boundaries happen with a handful of alerts.
             patches.enter_context(mock.patch.object(levels_module, "CHUNK", 2))
             patches.enter_context(mock.patch.object(timers_module, "_MIN_MERGE", 2))
-        _run(initial, ops, max_samples)
+        _run(initial, ops, max_samples, start)
 
 
 @settings(max_examples=40, deadline=None)

@@ -22,7 +22,7 @@ from optix_server.alert.events import EventRepository, Firing
 from optix_server.alert.quote_feed import QuoteFeed
 from optix_server.alert.repository import AlertRepository
 from optix_server.alert.ticks import message, tick_from_quote, trigger_values
-from optix_server.common.market_time import trading_date
+from optix_server.common.exchange_calendar import ExchangeCalendar, us_options_calendar
 from optix_server.infra.auth.clock import Clock
 from optix_server.infra.logging import get_logger
 from optix_server.infra.pubsub import PubSub, listen_resubscribing
@@ -78,8 +78,12 @@ class AlertMonitor:
         webhook_for: Callable[[Alert], Awaitable[tuple[str, str] | None]] | None = None,
         on_event: Callable[[], None] = lambda: None,
         pruners: Sequence[Callable[[datetime], Awaitable[int]]] = (),
+        calendar: ExchangeCalendar | None = None,
     ) -> None:
         self._engine = engine
+        # The engine's calendar too: the trading date stored with a firing is the one the
+        # database's once-per-trading-day check compares.
+        self._calendar = calendar or us_options_calendar()
         self._alerts = alerts
         self._events = events
         self._event_service = event_service
@@ -217,7 +221,7 @@ class AlertMonitor:
                     Firing(
                         alert=alert,
                         fire_time=now,
-                        trading_date=trading_date(now),
+                        trading_date=self._calendar.session_date(now),
                         trigger_values=trigger_values(quote, candidate),
                         message=message(alert, candidate, quote),
                         webhook=webhook,

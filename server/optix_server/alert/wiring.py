@@ -20,6 +20,7 @@ from optix_server.alert.servicer import AlertServicer
 from optix_server.alert.user_webhooks import UserWebhooks, UserWebhookSettings
 from optix_server.alert.webhooks.outbox import WebhookOutbox
 from optix_server.alert.webhooks.sender import WebhookSender
+from optix_server.common.exchange_calendar import us_options_calendar
 from optix_server.common.market_data import MarketDataClient
 from optix_server.infra.aip.paging import PageTokens
 from optix_server.infra.crypto import SecretBox, derive_key, load_or_create_pepper
@@ -64,8 +65,9 @@ def create_module(deps: Dependencies, *, settings: AlertSettings | None = None) 
     def quote_feed(on_quote: Callable[[quote_pb2.Quote], None]) -> QuoteFeed:
         return QuoteFeed(deps.pubsub, on_quote)
 
+    calendar = us_options_calendar()
     monitor = AlertMonitor(
-        AlertIndex(),
+        AlertIndex(calendar=calendar),
         alerts,
         events,
         event_service,
@@ -76,6 +78,7 @@ def create_module(deps: Dependencies, *, settings: AlertSettings | None = None) 
         webhook_for=user_webhooks.webhook_for,
         on_event=sender.notify,
         pruners=[WebhookOutbox(deps.database).prune],
+        calendar=calendar,
     )
     service = AlertService(
         repository=alerts,

@@ -9,5 +9,6 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 
 def trading_date(now: datetime) -> date:
-    """The calendar date in New York: 'today' for days-to-expiration and once-a-day alerts."""
+    """The calendar date in New York: 'today' for days-to-expiration. (The trading day an instant
+    counts toward, weekends and holidays aside, is ExchangeCalendar.session_date.)"""
     return now.astimezone(NEW_YORK).date()

@@ -16,8 +16,8 @@ Contract (both engines):
   It does record what the tick teaches: crossing sides and the rolling windows.
 - `mark_fired(alert_id, fire_time)` records a firing the database accepted, with the fire time
   it stored: a ONCE alert leaves the engine; an EVERY_TIME alert is eligible again from
-  `fire_time + cooldown`; a ONCE_PER_TRADING_DAY alert from the start of the next America/New_York
-  date. `AlertSpec.last_fire_time` sets the same on `add`/`update`/`replace_all`.
+  `fire_time + cooldown`; a ONCE_PER_TRADING_DAY alert from New York midnight of the next exchange
+  session. `AlertSpec.last_fire_time` sets the same on `add`/`update`/`replace_all`.
 - Time: the engine's clock is the latest tick time or `expire_due` time seen (it never goes
   back). Each `evaluate` and `expire_due` first advances it: alerts whose expire_time is at or
   before the clock leave (and never fire from then on), resting alerts whose eligible time has
@@ -42,7 +42,10 @@ Semantics (the proto comments of optix.alert.v1.AlertCondition):
   no previous close, a non-finite number) skips that condition: nothing fires and a crossing's
   recorded side is kept.
 - Eligibility: ONCE while held; EVERY_TIME when the clock is at or past last fire + cooldown;
-  ONCE_PER_TRADING_DAY when the clock's New York date is after the last fire's.
+  ONCE_PER_TRADING_DAY when the clock's trading day is after the last fire's. A trading day is an
+  exchange session (common/exchange_calendar.py): an instant counts toward its New York date if
+  that is a session, else toward the session before, so a weekend or holiday is not a new day
+  (fired on Friday, an alert fires again from Monday, or Tuesday after a Monday holiday).
 
 Ticks are expected in time order per symbol; an older tick is still evaluated (eligibility uses
 the clock), but does not enter the rolling window."""

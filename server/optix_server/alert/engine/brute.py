@@ -29,6 +29,7 @@ from optix_server.alert.engine.timing import (
     to_micros,
     trading_date,
 )
+from optix_server.common.exchange_calendar import ExchangeCalendar, us_options_calendar
 
 
 @dataclass(slots=True)
@@ -45,7 +46,10 @@ class _Alert:
 class BruteForceEngine:
     """The reference engine: a scan of every alert per tick (see the package docstring)."""
 
-    def __init__(self, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
+    def __init__(
+        self, max_samples: int = DEFAULT_MAX_SAMPLES, calendar: ExchangeCalendar | None = None
+    ) -> None:
+        self._calendar = calendar or us_options_calendar()
         self._alerts: dict[str, _Alert] = {}
         self._histories = WindowHistories(max_samples)
         self._max_samples = max_samples
@@ -144,7 +148,7 @@ class BruteForceEngine:
             return True
         if spec.frequency is Frequency.EVERY_TIME:
             return self._clock >= last + duration_micros(spec.cooldown)
-        return trading_date(self._clock) > trading_date(last)
+        return trading_date(self._clock, self._calendar) > trading_date(last, self._calendar)
 
     def _check(self, alert: _Alert, tick: Tick) -> Candidate | None:
         """The alert's candidate on this tick, if its condition is met and it may fire."""

@@ -43,6 +43,7 @@ from optix_server.alert.engine.timing import (
     next_eligible,
     to_micros,
 )
+from optix_server.common.exchange_calendar import ExchangeCalendar, us_options_calendar
 
 # Slot flags (a bytearray): the alert waits for its re-arm time; it is a crossing that has not
 # seen a value since it was added (its first value only records the side).
@@ -70,7 +71,10 @@ class _Channel:
 class AlertIndex:
     """The indexed engine (see the package docstring for the contract)."""
 
-    def __init__(self, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
+    def __init__(
+        self, max_samples: int = DEFAULT_MAX_SAMPLES, calendar: ExchangeCalendar | None = None
+    ) -> None:
+        self._calendar = calendar or us_options_calendar()
         self._max_samples = max_samples
         self._clock = 0
         self._reset()
@@ -315,6 +319,7 @@ class AlertIndex:
             _FREQUENCIES[self._frequency[slot]],
             self._cooldown[slot],
             None if last_fire is None else to_micros(last_fire),
+            self._calendar,
         )
 
     def _set_expiry(self, slot: int, expire_time: datetime | None) -> None:

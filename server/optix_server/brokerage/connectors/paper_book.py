@@ -29,6 +29,7 @@ from optix_server.brokerage.connectors.models import (
     PositionEffect,
     TransactionType,
 )
+from optix_server.common.exchange_calendar import us_options_calendar
 from optix_server.common.occ import OccSymbol, OptionRight
 
 CENT = Decimal("0.01")
@@ -208,7 +209,8 @@ def build_demo_book(
     legs = _legs(subject, universe)
     for c, (month, opens_at) in enumerate(cycles):
         target = _add_months(month, 2)
-        expiry = third_friday(target.year, target.month)
+        # Listed the session before when the Friday is an exchange holiday (Juneteenth 2026).
+        expiry = us_options_calendar().listed_expiration(third_friday(target.year, target.month))
         closes_at = cycles[c + 1][1] if c + 1 < len(cycles) else None
         for i, leg in enumerate(legs):
             strike = _strike(leg.ticker.reference_price, leg.moneyness)
