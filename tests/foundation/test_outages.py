@@ -37,6 +37,19 @@ async def _user_stub(
         yield stub
 
 
+@asynccontextmanager
+async def _proxied_redis() -> AsyncIterator[tuple[TcpProxy, str, str]]:
+    """(proxy, its redis URL, key prefix): the test Redis behind a proxy the test can cut."""
+    async with redis_namespace() as (redis, prefix):
+        target = urlsplit(redis)
+        proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
+        await proxy.start()
+        try:
+            yield proxy, target._replace(netloc=f"127.0.0.1:{proxy.port}").geturl(), prefix
+        finally:
+            await proxy.cut()
+
+
 def _register(email: str) -> user_service_pb2.RegisterRequest:
     return user_service_pb2.RegisterRequest(email=email, password=PASSWORD)
 
@@ -87,110 +100,94 @@ async def test_postgres_gone_is_unavailable_then_writes_resume(tmp_path: Path) -
 
 
 async def test_redis_gone_leaves_sign_in_signed_in_calls_and_logout_working(tmp_path: Path) -> None:
-    async with redis_namespace() as (redis, prefix):
-        target = urlsplit(redis)
-        proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
-        await proxy.start()
-        proxied = target._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+    async with (
+        _proxied_redis() as (proxy, proxied, prefix),
+        fresh_database_url("sqlite", tmp_path) as url,
+        running_server(
+            make_settings(url, tmp_path, redis_url=proxied, redis_prefix=prefix)
+        ) as server,
+        _user_stub(server.address) as users,
+    ):
+        reply = await users.Register(_register(f"r-{uuid.uuid4().hex}@example.com"))
+        signed_in = (("authorization", f"Bearer {reply.tokens.access_token}"),)
+        await proxy.cut()
+        # The deny-list is mirrored in memory from the database: no Redis needed.
+        me = await users.GetMe(user_service_pb2.GetMeRequest(), metadata=signed_in)
+        assert me.user.name == reply.user.name
+        # Sign-in limits count in this process meanwhile: accounts and logins go on.
+        email = f"during-{uuid.uuid4().hex}@example.com"
+        await users.Register(_register(email))
+        login = await users.Login(user_service_pb2.LoginRequest(email=email, password=PASSWORD))
+        assert login.tokens.access_token
+        # A logout during the outage is recorded (the database) and holds.
+        await users.Logout(
+            user_service_pb2.LogoutRequest(refresh_token=reply.tokens.refresh_token),
+            metadata=signed_in,
+        )
         try:
-            async with (
-                fresh_database_url("sqlite", tmp_path) as url,
-                running_server(
-                    make_settings(url, tmp_path, redis_url=proxied, redis_prefix=prefix)
-                ) as server,
-                _user_stub(server.address) as users,
-            ):
-                reply = await users.Register(_register(f"r-{uuid.uuid4().hex}@example.com"))
-                signed_in = (("authorization", f"Bearer {reply.tokens.access_token}"),)
-                await proxy.cut()
-                # The deny-list is mirrored in memory from the database: no Redis needed.
-                me = await users.GetMe(user_service_pb2.GetMeRequest(), metadata=signed_in)
-                assert me.user.name == reply.user.name
-                # Sign-in limits count in this process meanwhile: accounts and logins go on.
-                email = f"during-{uuid.uuid4().hex}@example.com"
-                await users.Register(_register(email))
-                login = await users.Login(
-                    user_service_pb2.LoginRequest(email=email, password=PASSWORD)
-                )
-                assert login.tokens.access_token
-                # A logout during the outage is recorded (the database) and holds.
-                await users.Logout(
-                    user_service_pb2.LogoutRequest(refresh_token=reply.tokens.refresh_token),
-                    metadata=signed_in,
-                )
-                try:
-                    await users.GetMe(user_service_pb2.GetMeRequest(), metadata=signed_in)
-                except grpc.aio.AioRpcError as error:
-                    assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error.details()
-                else:
-                    raise AssertionError("a session ended during the outage still worked")
-                await proxy.start()
-                try:
-                    await users.GetMe(user_service_pb2.GetMeRequest(), metadata=signed_in)
-                except grpc.aio.AioRpcError as error:
-                    assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error.details()
-                else:
-                    raise AssertionError("the ended session works again after the outage")
-        finally:
-            await proxy.cut()
+            await users.GetMe(user_service_pb2.GetMeRequest(), metadata=signed_in)
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error.details()
+        else:
+            raise AssertionError("a session ended during the outage still worked")
+        await proxy.start()
+        try:
+            await users.GetMe(user_service_pb2.GetMeRequest(), metadata=signed_in)
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error.details()
+        else:
+            raise AssertionError("the ended session works again after the outage")
 
 
 async def test_redis_gone_ends_quote_streams_so_clients_reconnect(tmp_path: Path) -> None:
-    async with redis_namespace() as (redis, prefix):
-        target = urlsplit(redis)
-        proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
+    async with (
+        _proxied_redis() as (proxy, proxied, prefix),
+        fresh_database_url("sqlite", tmp_path) as url,
+        running_server(
+            make_settings(
+                url,
+                tmp_path,
+                redis_url=proxied,
+                redis_prefix=prefix,
+                env={"OPTIX_MARKETDATA_TICK_RATE": "20"},
+            )
+        ) as server,
+        _user_stub(server.address) as users,
+        grpc.aio.insecure_channel(server.address) as channel,
+    ):
+        reply = await users.Register(_register(f"q-{uuid.uuid4().hex}@example.com"))
+        signed_in = (("authorization", f"Bearer {reply.tokens.access_token}"),)
+        quotes = marketdata_service_pb2_grpc.MarketDataServiceStub(channel)
+
+        async def ticks_then_end() -> grpc.aio.AioRpcError | None:
+            stream = quotes.StreamQuotes(
+                marketdata_service_pb2.StreamQuotesRequest(symbols=["SPY"]),
+                metadata=signed_in,
+            )
+            seen = 0
+            try:
+                async for message in stream:
+                    if message.WhichOneof("payload") == "quotes":
+                        seen += 1
+                        if seen == 3 and proxy.port and not cut.is_set():
+                            cut.set()
+                            await proxy.cut()
+                        if seen >= 3 and reopened.is_set():
+                            return None
+            except grpc.aio.AioRpcError as error:
+                return error
+            raise AssertionError("the stream ended without a status")
+
+        cut, reopened = asyncio.Event(), asyncio.Event()
+        async with asyncio.timeout(60):
+            ended = await ticks_then_end()
+        # Heard at once, not heartbeats without quotes.
+        assert ended is not None and ended.code() == grpc.StatusCode.UNAVAILABLE
+        assert "reconnect" in (ended.details() or "")
         await proxy.start()
-        proxied = target._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
-        try:
-            async with (
-                fresh_database_url("sqlite", tmp_path) as url,
-                running_server(
-                    make_settings(
-                        url,
-                        tmp_path,
-                        redis_url=proxied,
-                        redis_prefix=prefix,
-                        env={"OPTIX_MARKETDATA_TICK_RATE": "20"},
-                    )
-                ) as server,
-                _user_stub(server.address) as users,
-                grpc.aio.insecure_channel(server.address) as channel,
-            ):
-                reply = await users.Register(_register(f"q-{uuid.uuid4().hex}@example.com"))
-                signed_in = (("authorization", f"Bearer {reply.tokens.access_token}"),)
-                quotes = marketdata_service_pb2_grpc.MarketDataServiceStub(channel)
-
-                async def ticks_then_end() -> grpc.aio.AioRpcError | None:
-                    stream = quotes.StreamQuotes(
-                        marketdata_service_pb2.StreamQuotesRequest(symbols=["SPY"]),
-                        metadata=signed_in,
-                    )
-                    seen = 0
-                    try:
-                        async for message in stream:
-                            if message.WhichOneof("payload") == "quotes":
-                                seen += 1
-                                if seen == 3 and proxy.port and not cut.is_set():
-                                    cut.set()
-                                    await proxy.cut()
-                                if seen >= 3 and reopened.is_set():
-                                    return None
-                    except grpc.aio.AioRpcError as error:
-                        return error
-                    raise AssertionError("the stream ended without a status")
-
-                cut, reopened = asyncio.Event(), asyncio.Event()
-                async with asyncio.timeout(60):
-                    ended = await ticks_then_end()
-                # Heard at once, not heartbeats without quotes.
-                assert ended is not None and ended.code() == grpc.StatusCode.UNAVAILABLE
-                assert "reconnect" in (ended.details() or "")
-                await proxy.start()
-                reopened.set()
-                # Reconnecting (as clients do, with backoff) ticks again.
-                async with asyncio.timeout(60):
-                    while (again := await ticks_then_end()) is not None:
-                        assert again.code() == grpc.StatusCode.UNAVAILABLE
-                        await asyncio.sleep(0.2)  # the client's reconnect backoff
-        finally:
-            await proxy.cut()
+        reopened.set()
+        # Reconnecting (as clients do, with backoff) ticks again.
+        async with asyncio.timeout(60):
+            while (again := await ticks_then_end()) is not None:
+                assert again.code() == grpc.StatusCode.UNAVAILABLE
+                await asyncio.sleep(0.2)  # the client's reconnect backoff
