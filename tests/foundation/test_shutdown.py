@@ -37,20 +37,24 @@ class _ForeverStream(alert_service_pb2_grpc.AlertServiceServicer):  # type: igno
         yield alert_service_pb2.StreamAlertEventsResponse()
 
 
+def _forever_stream_module(lifecycle: Lifecycle, started: asyncio.Event) -> ServiceModule:
+    """An alert slice whose only RPC is a stream that never ends on its own."""
+    return ServiceModule(
+        name="alert",
+        full_name="optix.alert.v1.AlertService",
+        register=lambda server: alert_service_pb2_grpc.add_AlertServiceServicer_to_server(
+            _ForeverStream(lifecycle, started),  # type: ignore[abstract]
+            server,
+        ),
+    )
+
+
 async def test_stop_ends_streams_with_unavailable_and_health_not_serving(tmp_path: Path) -> None:
     async with fresh_database_url("sqlite", tmp_path) as url:
         deps = build_dependencies(make_settings(url, tmp_path))
         await migrate(deps.database)
         started = asyncio.Event()
-        module = ServiceModule(
-            name="alert",
-            full_name="optix.alert.v1.AlertService",
-            register=lambda server: alert_service_pb2_grpc.add_AlertServiceServicer_to_server(
-                _ForeverStream(deps.lifecycle, started),  # type: ignore[abstract]
-                server,
-            ),
-        )
-        server = OptixServer(deps, [module])
+        server = OptixServer(deps, [_forever_stream_module(deps.lifecycle, started)])
         port = await server.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -89,15 +93,7 @@ async def test_the_drain_window_serves_while_not_serving_and_watches_do_not_hold
         deps = build_dependencies(make_settings(url, tmp_path, drain_seconds=600.0))
         await migrate(deps.database)
         started = asyncio.Event()
-        module = ServiceModule(
-            name="alert",
-            full_name="optix.alert.v1.AlertService",
-            register=lambda server: alert_service_pb2_grpc.add_AlertServiceServicer_to_server(
-                _ForeverStream(deps.lifecycle, started),  # type: ignore[abstract]
-                server,
-            ),
-        )
-        server = OptixServer(deps, [module])
+        server = OptixServer(deps, [_forever_stream_module(deps.lifecycle, started)])
         port = await server.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
