@@ -13,7 +13,6 @@ import hashlib
 import importlib
 import json
 import math
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from optix_server.infra.metrics import METRICS_PATH
 from optix_server.infra.settings import ALL_SERVICES, Settings
+from optix_server.tools.yaml_text import dump_all
 
 if TYPE_CHECKING:
     from optix_server.tools.k8s_edge import EdgeConfig
@@ -712,81 +712,8 @@ def render_files(deploy: DeploySettings, code: Settings | None = None) -> dict[s
     documents = render_documents(deploy, code)
     about = dict(FILES)
     return {
-        name: to_yaml(docs, header=f"{HEADER}\n{about[name]}") for name, docs in documents.items()
+        name: dump_all(docs, header=f"{HEADER}\n{about[name]}") for name, docs in documents.items()
     }
-
-
-# --- YAML -----------------------------------------------------------------------------------
-
-# Keys YAML reads as plain strings; anything else is quoted.
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
-# Characters a literal block scalar can hold as they are.
-_BLOCK_SAFE = re.compile(r"^[\t\n\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]*$")
-
-
-# Plain words a YAML 1.1 reader takes for booleans or null.
-_YAML11_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"})
-
-
-def _key(key: str) -> str:
-    plain = _PLAIN_KEY.match(key) and key.lower() not in _YAML11_WORDS
-    return key if plain else json.dumps(key)
-
-
-def _block(text: str, indent: str) -> list[str] | None:
-    """A multi-line string as a literal block scalar (`|`), when it can be one exactly."""
-    if "\n" not in text or not _BLOCK_SAFE.match(text) or text.startswith((" ", "\n")):
-        return None
-    body = text.removesuffix("\n")
-    if body.endswith("\n") or any(line != line.rstrip(" ") for line in body.split("\n")):
-        return None
-    chomp = "" if text.endswith("\n") else "-"
-    lines = [f"{indent}{line}" if line else "" for line in body.split("\n")]
-    return [f"|{chomp}", *lines]
-
-
-def _yaml_lines(value: Any, indent: int) -> list[str]:
-    pad = "  " * indent
-    if isinstance(value, dict):
-        if not value:
-            return [pad + "{}"]
-        out: list[str] = []
-        for key, item in value.items():
-            if isinstance(item, dict | list) and item:
-                out.append(f"{pad}{_key(key)}:")
-                out.extend(_yaml_lines(item, indent + 1))
-            elif isinstance(item, str) and (block := _block(item, "  " * (indent + 1))):
-                out.append(f"{pad}{_key(key)}: {block[0]}")
-                out.extend(block[1:])
-            else:
-                out.append(f"{pad}{_key(key)}: {_scalar(item)}")
-        return out
-    if isinstance(value, list):
-        if not value:
-            return [pad + "[]"]
-        out = []
-        for item in value:
-            nested = _yaml_lines(item, indent + 1)
-            out.append(f"{pad}- {nested[0].lstrip()}")
-            out.extend(nested[1:])
-        return out
-    return [pad + _scalar(value)]
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, list):
-        return "[]"
-    # JSON scalars are YAML scalars; quoting every string avoids YAML's implicit typing.
-    return json.dumps(value)
-
-
-def to_yaml(documents: Sequence[Manifest], header: str = "") -> str:
-    """Documents as one multi-document YAML stream, `header` lines as comments on top."""
-    comments = [f"# {line}".rstrip() for line in header.splitlines()]
-    parts = ["\n".join(_yaml_lines(doc, 0)) for doc in documents]
-    return "\n".join(comments) + "\n---\n" + "\n---\n".join(parts) + "\n"
 
 
 # --- command line ---------------------------------------------------------------------------

@@ -39,7 +39,8 @@ from envoy_data_plane.google.protobuf import Any
 from optix_edge.bootstrap import HCM_NAME, build_bootstrap
 from optix_edge.services import discover
 from optix_edge.settings import SERVICE_NAMES, EdgeSettings
-from optix_edge.yaml_text import dump
+
+from optix_server.tools.yaml_text import dump
 
 ADMIN_CLUSTER = "envoy_admin"
 SCRAPE_PATH = "/stats/prometheus"
