@@ -117,4 +117,3 @@ def from_stream_error(error: grpc.RpcError) -> OptixError:
             converted.details,
         )
     return converted
-
