@@ -17,11 +17,9 @@ clients from ticks that another process (the feed owner) publishes through Redis
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import cProfile
 import dataclasses
 import json
-import multiprocessing
 import os
 import shutil
 import statistics
@@ -31,7 +29,6 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from multiprocessing.connection import Connection
@@ -45,6 +42,7 @@ from optix.marketdata.v1 import marketdata_service_pb2 as pb
 from optix_server.infra.gc_policy import apply_gc_policy
 from optix_server.infra.settings import Settings
 from optix_server.marketdata.config import DEFAULT_UNIVERSE
+from tests.bench.spawned import spawned_server
 
 CLIENTS = 1000
 CHANNELS = 10
@@ -336,22 +334,6 @@ def _report(name: str, clients: int, phase: Phase) -> float:
     return p99
 
 
-@contextlib.contextmanager
-def _server(target: Callable[..., None], *args: Any) -> Iterator[tuple[Connection, int]]:
-    """A server process (spawned: a clean interpreter, like `optix serve`) and its port."""
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=target, args=(*args, child), daemon=True)
-    process.start()
-    try:
-        yield parent, parent.recv()
-    finally:
-        parent.send("stop")
-        process.join(15)
-        if process.is_alive():
-            process.kill()
-
-
 def main() -> None:
     """1 client through OPTIX, then 1,000 clients through OPTIX and through a bare grpc.aio
     server (the transport floor on this machine) in alternating rounds; print latencies,
@@ -374,8 +356,8 @@ def main() -> None:
             "bench", session_id="bench", ttl=timedelta(hours=1)
         )
         with (
-            _server(_server_process, settings) as (optix, optix_port),
-            _server(_bare_server_process) as (bare, bare_port),
+            spawned_server(_server_process, settings) as (optix, optix_port),
+            spawned_server(_bare_server_process) as (bare, bare_port),
         ):
             address = f"127.0.0.1:{optix_port}"
             _report("OPTIX, 1 client", 1, _phase(address, token.token, 1, optix))
@@ -400,8 +382,8 @@ def main() -> None:
             shared, env={**shared.env, "OPTIX_MARKETDATA_FEED_OWNER": "false"}
         )
         with (
-            _server(_server_process, shared),
-            _server(_server_process, replica) as (fed, fed_port),
+            spawned_server(_server_process, shared),
+            spawned_server(_server_process, replica) as (fed, fed_port),
         ):
             phase = _phase(f"127.0.0.1:{fed_port}", token.token, CLIENTS, fed)
             redis_p99 = _report(

@@ -81,6 +81,38 @@ async def test_streaming_call(target: str) -> None:
     assert "DeadlineExceeded" in done.stderr
 
 
+async def test_options_chain_as_json(target: str) -> None:
+    # The chain is served as bytes encoded once per market update: grpcurl decodes them with
+    # the reflected descriptors into the same JSON a message built field by field gives.
+    async with OptixClient(target) as client:
+        await client.register(new_email("grpcurl"), PASSWORD)
+        token = client.tokens.session.access_token
+    done = grpcurl(
+        "-H",
+        f"authorization: Bearer {token}",
+        "-d",
+        '{"underlying": "qqq", "strike_count": 2, "side": "CONTRACT_SIDE_CALLS"}',
+        target,
+        "optix.marketdata.v1.MarketDataService/GetOptionsChain",
+    )
+    assert done.returncode == 0, done.stderr
+    chain = json.loads(done.stdout)["chain"]
+    assert chain["underlying"] == "QQQ" and chain["options"]
+    # grpcurl prints the proto field names.
+    assert chain["pricing"]["pricing_time"] == chain["underlying_quote"]["quote_time"]
+    assert {o["contract"]["right"] for o in chain["options"]} == {"OPTION_RIGHT_CALL"}
+    empty = grpcurl(
+        "-H",
+        f"authorization: Bearer {token}",
+        "-d",
+        '{"underlying": "QQQ", "expiration_start": {"year": 2099, "month": 1, "day": 1}}',
+        target,
+        "optix.marketdata.v1.MarketDataService/GetOptionsChain",
+    )
+    assert empty.returncode == 0, empty.stderr
+    assert "options" not in json.loads(empty.stdout)["chain"]
+
+
 def test_unknown_method_is_unimplemented(target: str) -> None:
     done = grpcurl("-d", "{}", target, "grpc.health.v1.Health/NoSuchMethod")
     assert done.returncode != 0

@@ -40,6 +40,8 @@ def test_reads_every_variable(tmp_path: Path) -> None:
             "OPTIX_MARKETDATA_QUOTE_CACHE_TTL": "0.5",
             "OPTIX_MARKETDATA_FEED_OWNER": "false",
             "OPTIX_MARKETDATA_SIM_EPOCH": "2026-01-02T00:00:00",
+            "OPTIX_MARKETDATA_CHAIN_CACHE_MB": "8",
+            "OPTIX_MARKETDATA_MAX_CHAIN_CONTRACTS": "2000",
         }
     )
     assert md.provider == "replay" and md.replay_file == ticks and md.replay_speed == 10
@@ -48,6 +50,7 @@ def test_reads_every_variable(tmp_path: Path) -> None:
     assert md.dividend_yield("ZZZ") == 0.02 and md.risk_free_rate == 0.04
     assert not md.feed_owner and md.quote_cache_ttl == 0.5
     assert md.sim_epoch == datetime(2026, 1, 2, tzinfo=UTC)
+    assert md.chain_cache_bytes == 8 * 1024 * 1024 and md.max_chain_contracts == 2000
 
 
 @pytest.mark.parametrize(

@@ -28,15 +28,23 @@ class ManualClock:
         return self.now
 
 
-def make(seed: int = 7, clock: ManualClock | None = None) -> tuple[SimulatedProvider, ManualClock]:
-    clock = clock or ManualClock(START)
+def make(
+    seed: int = 7,
+    clock: ManualClock | None = None,
+    *,
+    start: datetime = START,
+    universe: tuple[SimulatedInstrument, ...] = UNIVERSE,
+    tick_rate: float = 10,
+) -> tuple[SimulatedProvider, ManualClock]:
+    """A simulated market started at `start`, on a clock the test moves."""
+    clock = clock or ManualClock(start)
     provider = SimulatedProvider(
-        UNIVERSE,
+        universe,
         seed=seed,
-        tick_rate=10,
+        tick_rate=tick_rate,
         risk_free_rate=0.045,
         dividend_yields={"SPY": 0.013},
-        start_time=START,
+        start_time=start,
         clock=clock,
     )
     return provider, clock

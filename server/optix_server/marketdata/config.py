@@ -15,6 +15,7 @@ from optix_server.marketdata.providers.universe import SimulatedInstrument, stab
 
 PROVIDERS = ("simulated", "replay", "schwab")
 SCHWAB_BASE_URL = "https://api.schwabapi.com/marketdata/v1"
+MIB = 1024 * 1024
 
 DEFAULT_UNIVERSE: tuple[SimulatedInstrument, ...] = (
     SimulatedInstrument("AAPL", 190.0, 0.26),
@@ -133,6 +134,14 @@ class MarketDataSettings:
     sim_epoch: datetime | None = None
     max_stream_symbols: int = 500
     demand_lease_seconds: float = DEMAND_LEASE_SECONDS
+    # Memory for priced chains shared by the requests of one market update (least recently
+    # used underlyings go first); a full 3,900-contract chain holds about 1.6 MB.
+    chain_cache_bytes: int = 64 * MIB
+    # Most contracts one GetOptionsChain response carries (more is INVALID_ARGUMENT). The
+    # default admits the largest simulated full chain (QQQ, 3,912) with room for real ones,
+    # and keeps a response (about 160 bytes a contract) well under gRPC's default 4 MB
+    # receive limit of clients.
+    max_chain_contracts: int = 10_000
 
     def dividend_yield(self, symbol: str) -> float:
         """The continuous dividend yield used for `symbol` (0 when not configured)."""
@@ -178,6 +187,10 @@ class MarketDataSettings:
             ),
             sim_epoch=parse_epoch(env.get("OPTIX_MARKETDATA_SIM_EPOCH", "")),
             max_stream_symbols=env_int(env, "OPTIX_MARKETDATA_MAX_STREAM_SYMBOLS", 500, minimum=1),
+            chain_cache_bytes=env_int(env, "OPTIX_MARKETDATA_CHAIN_CACHE_MB", 64, minimum=0) * MIB,
+            max_chain_contracts=env_int(
+                env, "OPTIX_MARKETDATA_MAX_CHAIN_CONTRACTS", 10_000, minimum=1
+            ),
         )
         if provider == "replay" and settings.replay_file is None:
             raise SettingsError("OPTIX_MARKETDATA_REPLAY_FILE is required with the replay provider")

@@ -24,6 +24,7 @@ from optix_server.marketdata.models import (
     OptionsChain,
     PricedOption,
     PriceHistory,
+    PricingParameters,
     Quote,
 )
 
@@ -238,21 +239,27 @@ def option_to_proto(option: PricedOption) -> option_chain_pb2.OptionQuote:
     return message
 
 
+def pricing_to_proto(p: PricingParameters) -> option_chain_pb2.PricingParameters:
+    """A PricingParameters message."""
+    return option_chain_pb2.PricingParameters(
+        underlying_price=p.underlying_price,
+        risk_free_rate=p.risk_free_rate,
+        dividend_yield=p.dividend_yield,
+        model=p.model,
+        time_convention=p.time_convention,
+        pricing_time=timestamp(p.pricing_time),
+        price_basis=p.price_basis,
+    )
+
+
 def chain_to_proto(chain: OptionsChain) -> option_chain_pb2.OptionsChain:
-    """An OptionsChain message with the pricing parameters that reproduce every number."""
-    p = chain.pricing
+    """An OptionsChain message with the pricing parameters that reproduce every number,
+    built message by message: the reference the served encoding (chain_wire) is tested
+    against."""
     return option_chain_pb2.OptionsChain(
         underlying=chain.underlying,
         underlying_quote=quote_to_proto(chain.underlying_quote),
-        pricing=option_chain_pb2.PricingParameters(
-            underlying_price=p.underlying_price,
-            risk_free_rate=p.risk_free_rate,
-            dividend_yield=p.dividend_yield,
-            model=p.model,
-            time_convention=p.time_convention,
-            pricing_time=timestamp(p.pricing_time),
-            price_basis=p.price_basis,
-        ),
+        pricing=pricing_to_proto(chain.pricing),
         options=[option_to_proto(o) for o in chain.options],
         source=_SOURCE[chain.source],
     )

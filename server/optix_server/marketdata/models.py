@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from optix_server.common.occ import OccSymbol
+from optix_server.common.price_increments import midpoint, percent_of, price_difference
 
 
 class DataSource(enum.Enum):
@@ -105,22 +106,24 @@ class Quote:
     # Option contracts only, once priced against the underlying (see quote_analytics).
     analytics: OptionAnalytics | None = None
 
+    # Derived prices are rounded (common/price_increments.py) so that they print as the
+    # decimals they are: a change of 0.04, not 0.03999999999999204.
     @property
     def mark(self) -> float:
         """Mid of bid and ask, or last without a two-sided market."""
         if self.bid > 0 and self.ask > 0:
-            return (self.bid + self.ask) / 2
+            return midpoint(self.bid, self.ask)
         return self.last
 
     @property
     def change(self) -> float:
         """last - previous close (0 without a previous close)."""
-        return self.last - self.previous_close if self.previous_close > 0 else 0.0
+        return price_difference(self.last, self.previous_close) if self.previous_close > 0 else 0.0
 
     @property
     def change_percent(self) -> float:
         """change as a percentage of the previous close."""
-        return self.change / self.previous_close * 100 if self.previous_close > 0 else 0.0
+        return percent_of(self.change, self.previous_close) if self.previous_close > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,13 @@ Knows nothing of gRPC: takes plain values, returns domain values, raises infra e
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
-import numpy as np
-
-from optix_server.common.occ import OptionRight
+from optix_server.common.exchange_calendar import is_expiration_listed
 from optix_server.common.symbol_fields import symbol_field, symbol_list, ticker_field
 from optix_server.infra.cache import Cache
 from optix_server.infra.errors import NotFound, Unavailable, ViolationCollector
@@ -25,14 +25,10 @@ from optix_server.marketdata.models import (
     ContractSide,
     Expiration,
     InstrumentType,
-    OptionMarket,
-    OptionsChain,
-    PricedOption,
     PriceHistory,
-    PricingParameters,
     Quote,
-    RawChain,
 )
+from optix_server.marketdata.priced_chain import ChainPricer
 from optix_server.marketdata.pricing.chain import analyze_chain
 from optix_server.marketdata.providers.base import (
     MarketDataProvider,
@@ -40,17 +36,20 @@ from optix_server.marketdata.providers.base import (
     UnknownSymbolError,
 )
 from optix_server.marketdata.quote_analytics import QuoteAnalyst, option_roots
-from optix_server.marketdata.timeconv import TIME_CONVENTION, trading_date, years_to_expiration
+from optix_server.marketdata.shared_chain import ChainSelection, SharedChain, build_shared_chain
+from optix_server.marketdata.timeconv import trading_date
+from optix_server.marketdata.update_cache import UpdateCache
 from optix_server.marketdata.validation import optional_positive
 
 T = TypeVar("T")
 
-MODEL = "black-scholes-merton"
-PRICE_BASIS = "mark"
 MAX_BATCH_SYMBOLS = 500
 MAX_HISTORY_BARS = 10_000
-# Chains bigger than this are priced in a worker thread so the event loop keeps serving.
+# Chains bigger than this are priced and encoded in a worker thread so the event loop keeps
+# serving.
 THREAD_THRESHOLD = 200
+# Listed expirations kept per underlying (a few dozen dates each): ample for any universe.
+EXPIRATIONS_CACHE_BYTES = 4 * 1024 * 1024
 MIN_HEARTBEAT, MAX_HEARTBEAT, DEFAULT_HEARTBEAT = 1.0, 60.0, 15.0
 
 log = get_logger(__name__)
@@ -70,12 +69,21 @@ class MarketDataService:
         cache: Cache,
         settings: MarketDataSettings,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pricer: ChainPricer = analyze_chain,
     ) -> None:
         self._provider = provider
         self._cache = cache
         self._settings = settings
         self._analyst = QuoteAnalyst(settings)
         self._now = now
+        self._pricer = pricer
+        # Priced once per underlying per market update, shared by that update's requests.
+        self.chains: UpdateCache[SharedChain] = UpdateCache(
+            settings.chain_cache_bytes, lambda chain: chain.nbytes
+        )
+        self.expirations: UpdateCache[list[Expiration]] = UpdateCache(
+            EXPIRATIONS_CACHE_BYTES, lambda listed: 64 * (len(listed) + 1)
+        )
 
     async def _upstream(self, call: Awaitable[T], what: str) -> T:
         try:
@@ -138,9 +146,15 @@ class MarketDataService:
         errors = ViolationCollector()
         ticker = ticker_field(errors, "underlying", underlying)
         errors.raise_if_any()
-        expirations = await self._upstream(self._provider.list_expirations(ticker), ticker)
-        today = trading_date(self._now())
-        return sorted((e for e in expirations if e.date >= today), key=lambda e: e.date), today
+        expirations = await self.expirations.get(
+            ticker,
+            self._provider.market_version(ticker),
+            lambda: self._upstream(self._provider.list_expirations(ticker), ticker),
+        )
+        now = self._now()
+        # Listed until the close of the last session (13:00 on an early-close day).
+        listed = (e for e in expirations if is_expiration_listed(e.date, now))
+        return sorted(listed, key=lambda e: e.date), trading_date(now)
 
     async def get_options_chain(
         self,
@@ -153,8 +167,10 @@ class MarketDataService:
         strike_count: int,
         side: ContractSide | None,
         invalid_dates: Sequence[tuple[str, str]] = (),
-    ) -> OptionsChain:
-        """The chain for the filters, every contract with IV and Greeks from its mark."""
+    ) -> ChainSelection:
+        """The chain for the filters, every contract with IV and Greeks from its mark: a slice
+        of the whole chain priced once per market update; INVALID_ARGUMENT when the filters
+        select more than the configured maximum of contracts (none is an empty chain)."""
         errors = ViolationCollector()
         for field, why in invalid_dates:
             errors.add(field, why)
@@ -173,68 +189,39 @@ class MarketDataService:
         chain_filter = ChainFilter(
             expiration_start, expiration_end, lo, hi, strike_count, side or ContractSide.BOTH
         )
-        raw = await self._upstream(
-            self._provider.get_chain(ticker, expiration_start, expiration_end), ticker
+        shared = await self.chains.get(
+            ticker, self._provider.market_version(ticker), lambda: self._build_chain(ticker)
         )
-        now = self._now()
-        if len(raw.contracts) > THREAD_THRESHOLD:
-            return await asyncio.to_thread(self._price_chain, raw, chain_filter, now)
-        return self._price_chain(raw, chain_filter, now)
+        index = shared.priced.select(chain_filter)
+        limit = self._settings.max_chain_contracts
+        if index.size > limit:
+            errors.add(
+                "expiration_end",
+                f"the filters select {index.size} contracts, more than the {limit} one response "
+                "carries: narrow the expiration window (or the strikes or side)",
+            )
+            errors.raise_if_any()
+        return ChainSelection(shared, index)
 
-    def _price_chain(self, raw: RawChain, chain_filter: ChainFilter, now: datetime) -> OptionsChain:
-        spot = raw.underlying_quote.mark
-        rate = self._settings.risk_free_rate
-        dividend_yield = self._settings.dividend_yield(raw.underlying)
-        contracts = select_contracts(raw.contracts, chain_filter, spot)
-        years = {e: years_to_expiration(e, now) for e in {c.contract.expiration for c in contracts}}
-        t = np.array([years[c.contract.expiration] for c in contracts], dtype=np.float64)
-        analytics = analyze_chain(
-            spot,
-            rate,
-            dividend_yield,
-            np.array([c.contract.strike for c in contracts], dtype=np.float64),
-            t,
-            np.array([c.contract.right is OptionRight.CALL for c in contracts], dtype=bool),
-            np.array([c.bid for c in contracts], dtype=np.float64),
-            np.array([c.ask for c in contracts], dtype=np.float64),
-            np.array([c.last for c in contracts], dtype=np.float64),
+    async def _build_chain(self, ticker: str) -> SharedChain:
+        """The whole chain of `ticker` at the provider's current update, priced and encoded."""
+        started = time.perf_counter()
+        raw = await self._upstream(self._provider.get_chain(ticker, None, None), ticker)
+        build = functools.partial(
+            build_shared_chain,
+            raw,
+            self._settings.risk_free_rate,
+            self._settings.dividend_yield(raw.underlying),
+            self._pricer,
+            self.chains.peek(ticker),
+            time.perf_counter() - started,
+            # As ListExpirations, but at the instant the prices are for: a contract whose last
+            # session closed by then is not in the chain.
+            is_expiration_listed,
         )
-        options = [
-            PricedOption(
-                contract=c.contract,
-                underlying=raw.underlying,
-                multiplier=c.multiplier,
-                bid=c.bid,
-                ask=c.ask,
-                last=c.last,
-                mark=mark,
-                volume=c.volume,
-                open_interest=c.open_interest,
-                implied_volatility=iv,
-                iv_status=status,
-                greeks=greeks,
-                time_to_expiration_years=years_left,
-                in_the_money=itm,
-            )
-            for c, (mark, iv, status, greeks, itm), years_left in zip(
-                contracts, analytics.rows(), t.tolist(), strict=True
-            )
-        ]
-        return OptionsChain(
-            underlying=raw.underlying,
-            underlying_quote=raw.underlying_quote,
-            pricing=PricingParameters(
-                underlying_price=spot,
-                risk_free_rate=rate,
-                dividend_yield=dividend_yield,
-                model=MODEL,
-                time_convention=TIME_CONVENTION,
-                pricing_time=now,
-                price_basis=PRICE_BASIS,
-            ),
-            options=options,
-            source=raw.source,
-        )
+        if len(raw.contracts) > THREAD_THRESHOLD:
+            return await asyncio.to_thread(build)
+        return build()
 
     async def get_price_history(
         self,
@@ -301,39 +288,3 @@ class MarketDataService:
                 fetched = {}
             found.update({s: encode_quote(q) for s, q in fetched.items()})
         return found
-
-
-def select_contracts(
-    contracts: Sequence[OptionMarket], chain_filter: ChainFilter, spot: float
-) -> list[OptionMarket]:
-    """Apply the chain filters and order by expiration, strike, calls before puts."""
-    f = chain_filter
-    chosen = [
-        c
-        for c in contracts
-        if (f.expiration_start is None or c.contract.expiration >= f.expiration_start)
-        and (f.expiration_end is None or c.contract.expiration <= f.expiration_end)
-        and (f.strike_min is None or c.contract.strike >= f.strike_min)
-        and (f.strike_max is None or c.contract.strike <= f.strike_max)
-        and (
-            f.side is ContractSide.BOTH
-            or (f.side is ContractSide.CALLS) == (c.contract.right is OptionRight.CALL)
-        )
-    ]
-    if f.strike_count > 0:
-        by_expiration: dict[date, set[float]] = {}
-        for c in chosen:
-            by_expiration.setdefault(c.contract.expiration, set()).add(c.contract.strike)
-        keep = {
-            exp: set(sorted(strikes, key=lambda k: (abs(k - spot), k))[: f.strike_count])
-            for exp, strikes in by_expiration.items()
-        }
-        chosen = [c for c in chosen if c.contract.strike in keep[c.contract.expiration]]
-    return sorted(
-        chosen,
-        key=lambda c: (
-            c.contract.expiration,
-            c.contract.strike_thousandths,
-            c.contract.right.value,
-        ),
-    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +12,6 @@ from optix.marketdata.v1 import marketdata_service_pb2 as pb
 from optix_server.common.proto_fields import duration_seconds, optional_timestamp
 from optix_server.infra.errors import ViolationCollector
 from optix_server.marketdata.convert import (
-    chain_to_proto,
     expiration_to_proto,
     history_to_proto,
     instrument_to_proto,
@@ -29,7 +27,6 @@ from optix_server.marketdata.streaming import QuoteHub
 from optix_server.marketdata.validation import optional_date
 
 Context = grpc.aio.ServicerContext[Any, Any]
-LARGE_CHAIN = 200
 
 
 class MarketDataServicer:
@@ -62,10 +59,9 @@ class MarketDataServicer:
             expirations=[expiration_to_proto(e, today) for e in expirations]
         )
 
-    async def GetOptionsChain(
-        self, request: pb.GetOptionsChainRequest, context: Context
-    ) -> pb.GetOptionsChainResponse:
-        """A priced options chain."""
+    async def GetOptionsChain(self, request: pb.GetOptionsChainRequest, context: Context) -> bytes:
+        """A priced options chain, as GetOptionsChainResponse bytes encoded once per market
+        update (registered pre-encoded: the serializer passes them through)."""
         dates = ViolationCollector()
         s, e = request.expiration_start, request.expiration_end
         has_start = request.HasField("expiration_start")
@@ -82,10 +78,7 @@ class MarketDataServicer:
             side=side_from_proto(request.side),
             invalid_dates=[(v.field, v.description) for v in dates.violations],
         )
-        if len(chain.options) > LARGE_CHAIN:
-            # Building thousands of messages takes tens of ms: keep it off the event loop.
-            return pb.GetOptionsChainResponse(chain=await asyncio.to_thread(chain_to_proto, chain))
-        return pb.GetOptionsChainResponse(chain=chain_to_proto(chain))
+        return chain.response_bytes()
 
     async def GetPriceHistory(
         self, request: pb.GetPriceHistoryRequest, context: Context

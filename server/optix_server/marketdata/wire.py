@@ -9,7 +9,8 @@ from collections.abc import Iterable
 _FIELD_1 = b"\x0a"
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """`value` (>= 0) as a protobuf varint."""
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -20,7 +21,7 @@ def _varint(value: int) -> bytes:
 
 def frame_field_1(message: bytes) -> bytes:
     """`message` as field 1 of an enclosing message (tag, length, bytes)."""
-    return _FIELD_1 + _varint(len(message)) + message
+    return _FIELD_1 + varint(len(message)) + message
 
 
 def quote_batch_response(framed_quotes: Iterable[bytes]) -> bytes:

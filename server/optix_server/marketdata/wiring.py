@@ -73,9 +73,10 @@ def create_module(
     return ServiceModule(
         name="marketdata",
         full_name=FULL_NAME,
-        # StreamQuotes yields pre-encoded bytes: each tick is serialised once, not per client.
+        # StreamQuotes yields pre-encoded bytes: each tick is serialised once, not per client;
+        # GetOptionsChain answers bytes encoded once per underlying per market update.
         register=lambda server: register_service(
-            server, servicer, SERVICE, pre_encoded={"StreamQuotes"}
+            server, servicer, SERVICE, pre_encoded={"StreamQuotes", "GetOptionsChain"}
         ),
         on_start=on_start,
         on_stop=on_stop,

@@ -54,6 +54,12 @@ class MarketDataProvider(Protocol):
         """Listed expirations, soonest first; UnknownSymbolError without options."""
         ...
 
+    def market_version(self, underlying: str) -> int | None:
+        """Which market update the underlying's chain and expirations are at now: the same
+        number means the same prices, a larger one a newer update; None when the source
+        cannot tell (then nothing derived from it may be shared between requests)."""
+        ...
+
     async def get_chain(
         self, underlying: str, expiration_start: date | None, expiration_end: date | None
     ) -> RawChain:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from optix_server.common.exchange_calendar import us_options_calendar
 from optix_server.marketdata.config import MarketDataSettings
 from optix_server.marketdata.providers.base import MarketDataProvider
 from optix_server.marketdata.providers.simulated import SimulatedProvider
@@ -9,12 +10,18 @@ from optix_server.marketdata.providers.simulated import SimulatedProvider
 
 def create_provider(settings: MarketDataSettings) -> MarketDataProvider:
     """The configured provider (simulated by default)."""
+    # Loaded here, while the server starts (~2 s of pandas), so that no request pays for it:
+    # every provider's expirations are filtered on it.
+    market_calendar = us_options_calendar()
     if settings.provider == "replay":
         from optix_server.marketdata.providers.replay import ReplayProvider
 
         assert settings.replay_file is not None  # enforced by MarketDataSettings.from_env
         return ReplayProvider(
-            settings.replay_file, speed=settings.replay_speed, loop=settings.replay_loop
+            settings.replay_file,
+            speed=settings.replay_speed,
+            loop=settings.replay_loop,
+            market_calendar=market_calendar,
         )
     if settings.provider == "schwab":
         from optix_server.marketdata.providers.schwab import SchwabProvider, TokenSource
@@ -33,4 +40,5 @@ def create_provider(settings: MarketDataSettings) -> MarketDataProvider:
         risk_free_rate=settings.risk_free_rate,
         dividend_yields=settings.dividend_yields,
         start_time=settings.sim_epoch,
+        market_calendar=market_calendar,
     )

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from optix_server.common.exchange_calendar import ExchangeCalendar, us_options_calendar
 from optix_server.common.occ import (
     SymbolError,
     is_option_symbol,
     normalize_symbol,
     parse_occ,
 )
+from optix_server.common.price_increments import EQUITY_TICKS, TickRule, option_ticks
 from optix_server.marketdata.models import (
     BarInterval,
     DataSource,
@@ -111,6 +113,11 @@ def load_ticks(path: Path) -> list[RecordedTick]:
     return ticks
 
 
+def _tick_rule(symbol: str) -> TickRule:
+    """The tick recorded prices are put on (float noise of the recording removed)."""
+    return option_ticks(parse_occ(symbol).root) if is_option_symbol(symbol) else EQUITY_TICKS
+
+
 class _SymbolState:
     def __init__(self) -> None:
         self.quote: Quote | None = None
@@ -132,9 +139,11 @@ class ReplayProvider:
         loop: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        market_calendar: ExchangeCalendar | None = None,
     ) -> None:
         if speed < 0:
             raise ValueError("speed must be >= 0")
+        self._calendar = market_calendar or us_options_calendar()
         self._path = path
         self._speed = speed
         self._loop = loop
@@ -144,8 +153,14 @@ class ReplayProvider:
         self._states: dict[str, _SymbolState] = {}
         self._sequence: dict[str, int] = {}
         self._known: set[str] = set()
+        # Per underlying: ticks played of it or of its options (its chain's market update).
+        self._root_of: dict[str, str] = {}
+        self._versions: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._feeds: list[tuple[Set[str], QuoteSink]] = []
+        # The recorded time of the newest tick played (loop offset aside): the moment the
+        # recording's prices are for, so what has expired by then is no longer listed.
+        self._recorded_now: float | None = None
         self.finished = asyncio.Event()
         self.played = 0
 
@@ -158,6 +173,7 @@ class ReplayProvider:
         """Load the file and start playback."""
         self._ticks = await asyncio.to_thread(load_ticks, self._path)
         self._known = {t.symbol for t in self._ticks}
+        self._root_of = {s: parse_occ(s).root if is_option_symbol(s) else s for s in self._known}
         self._task = asyncio.create_task(self._play(), name="marketdata-replay")
 
     async def close(self) -> None:
@@ -183,6 +199,8 @@ class ReplayProvider:
                     # Playing as fast as possible must still let the rest of the loop run.
                     await asyncio.sleep(0)
                 quote = self._apply(tick, offset)
+                root = self._root_of[tick.symbol]
+                self._versions[root] = self._versions.get(root, 0) + 1
                 for symbols, sink in list(self._feeds):
                     if quote.symbol in symbols:
                         await sink(quote)
@@ -195,19 +213,20 @@ class ReplayProvider:
 
     def _apply(self, tick: RecordedTick, offset: float) -> Quote:
         state = self._states.setdefault(tick.symbol, _SymbolState())
+        self._recorded_now = tick.time
+        ticks = _tick_rule(tick.symbol)
+        bid, ask, last = ticks.nearest(tick.bid), ticks.nearest(tick.ask), ticks.nearest(tick.last)
         stamp = tick.time + offset
         when = datetime.fromtimestamp(stamp, UTC)
         day = trading_date(when)
         if state.day != day:
-            state.day, state.open, state.high, state.low = day, tick.last, tick.last, tick.last
+            state.day, state.open, state.high, state.low = day, last, last, last
             state.last_volume = 0
-        state.high = max(state.high, tick.last)
-        state.low = min(state.low, tick.last)
+        state.high = max(state.high, last)
+        state.low = min(state.low, last)
         traded = max(0, tick.volume - state.last_volume)
         state.last_volume = tick.volume
-        state.bars.record(
-            np.array([stamp]), np.array([tick.last]), np.array([traded], dtype=np.int64)
-        )
+        state.bars.record(np.array([stamp]), np.array([last]), np.array([traded], dtype=np.int64))
         state.open_interest = tick.open_interest
         sequence = self._sequence.get(tick.symbol, 0) + 1
         self._sequence[tick.symbol] = sequence
@@ -216,16 +235,16 @@ class ReplayProvider:
             instrument_type=InstrumentType.OPTION
             if is_option_symbol(tick.symbol)
             else (InstrumentType.INDEX if tick.symbol.startswith("$") else InstrumentType.EQUITY),
-            bid=tick.bid,
-            ask=tick.ask,
-            last=tick.last,
+            bid=bid,
+            ask=ask,
+            last=last,
             bid_size=tick.bid_size,
             ask_size=tick.ask_size,
             volume=tick.volume,
             open=state.open,
             high=state.high,
             low=state.low,
-            previous_close=tick.previous_close,
+            previous_close=ticks.nearest(tick.previous_close),
             quote_time=when,
             source=DataSource.REPLAY,
             sequence=sequence,
@@ -244,20 +263,33 @@ class ReplayProvider:
     def _option_symbols(self, underlying: str) -> list[str]:
         return [s for s in self._known if is_option_symbol(s) and parse_occ(s).root == underlying]
 
+    def _listed(self, expiration: date) -> bool:
+        """Whether an expiration still trades at the recording's current moment."""
+        if self._recorded_now is None:
+            return True
+        return self._calendar.is_listed(expiration, datetime.fromtimestamp(self._recorded_now, UTC))
+
     async def list_expirations(self, underlying: str) -> list[Expiration]:
-        """Expirations of the recorded option symbols of `underlying`."""
-        dates = sorted({parse_occ(s).expiration for s in self._option_symbols(underlying)})
-        if not dates:
+        """Expirations of the recorded option symbols of `underlying` still trading at the
+        recording's current moment."""
+        recorded = {parse_occ(s).expiration for s in self._option_symbols(underlying)}
+        if not recorded:
             raise UnknownSymbolError(f"the replay file has no options on {underlying}")
+        listed = self._calendar.listed_expiration
         return [
             Expiration(
                 d,
                 ExpirationType.STANDARD
-                if d == third_friday(d.year, d.month)
+                if d == listed(third_friday(d.year, d.month))
                 else ExpirationType.WEEKLY,
             )
-            for d in dates
+            for d in sorted(recorded)
+            if self._listed(d)
         ]
+
+    def market_version(self, underlying: str) -> int | None:
+        """Ticks played so far of the underlying and its options."""
+        return self._versions.get(underlying, 0)
 
     async def get_chain(
         self, underlying: str, expiration_start: date | None, expiration_end: date | None
@@ -267,12 +299,18 @@ class ReplayProvider:
         options = self._option_symbols(underlying)
         if state is None or state.quote is None or not options:
             raise UnknownSymbolError(f"no replayed options chain for {underlying} (yet)")
+        parsed = [(symbol, parse_occ(symbol)) for symbol in options]
+        # Per expiration, not per contract: the calendar is asked a few dozen times, not thousands.
+        live = {
+            d
+            for d in {occ.expiration for _, occ in parsed}
+            if (expiration_start is None or d >= expiration_start)
+            and (expiration_end is None or d <= expiration_end)
+            and self._listed(d)
+        }
         contracts: list[OptionMarket] = []
-        for symbol in options:
-            occ = parse_occ(symbol)
-            if expiration_start and occ.expiration < expiration_start:
-                continue
-            if expiration_end and occ.expiration > expiration_end:
+        for symbol, occ in parsed:
+            if occ.expiration not in live:
                 continue
             option_state = self._states.get(symbol)
             if option_state is None or option_state.quote is None:

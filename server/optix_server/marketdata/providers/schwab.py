@@ -4,7 +4,9 @@ a live feed by polling quotes within the app's request budget."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence, Set
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
@@ -63,6 +65,7 @@ class SchwabProvider:
         timeout: float = 10.0,
         backoff_base: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limiter = SlidingWindowLimiter(requests_per_minute, 60.0)
         self.http = SchwabHttp(
@@ -74,6 +77,7 @@ class SchwabProvider:
             transport=transport,
         )
         self._poll_interval = poll_interval
+        self._clock = clock
 
     @property
     def source(self) -> DataSource:
@@ -107,6 +111,11 @@ class SchwabProvider:
         if not expirations:
             raise UnknownSymbolError(f"Schwab lists no options on {underlying}")
         return expirations
+
+    def market_version(self, underlying: str) -> int | None:
+        """The current poll interval: the live feed's update cadence, so a chain fetched in
+        it is as fresh as the quotes streamed beside it (and the request budget is spared)."""
+        return math.floor(self._clock() / self._poll_interval)
 
     async def get_chain(
         self, underlying: str, expiration_start: date | None, expiration_end: date | None

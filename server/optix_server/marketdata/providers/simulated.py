@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
+from optix_server.common.exchange_calendar import ExchangeCalendar, us_options_calendar
 from optix_server.common.occ import OccSymbol, SymbolError, is_option_symbol, parse_occ
 from optix_server.marketdata.models import (
     BarInterval,
@@ -52,10 +53,12 @@ class SimulatedProvider:
         dividend_yields: Mapping[str, float],
         start_time: datetime | None = None,
         clock: Callable[[], float] = time.time,
+        market_calendar: ExchangeCalendar | None = None,
     ) -> None:
         if tick_rate <= 0:
             raise ValueError("tick_rate must be > 0")
         self._clock = clock
+        self._calendar = market_calendar or us_options_calendar()
         self._seed = seed
         self._rate = tick_rate
         self._risk_free_rate = risk_free_rate
@@ -103,7 +106,9 @@ class SimulatedProvider:
         listing = self._listings.get(underlying)
         if listing is None:
             spec = self._paths[underlying].spec
-            listing = build_listing(underlying, spec.initial_price, self._listing_day, self._seed)
+            listing = build_listing(
+                underlying, spec.initial_price, self._listing_day, self._seed, self._calendar
+            )
             self._listings[underlying] = listing
             for i, contract in enumerate(listing.contracts):
                 self._contract_index[contract.format()] = (underlying, i)
@@ -175,10 +180,18 @@ class SimulatedProvider:
         return self._quotes(symbols)
 
     async def list_expirations(self, underlying: str) -> list[Expiration]:
-        """The listed expirations not yet past, soonest first."""
-        self._path(underlying)
-        today = trading_date(datetime.fromtimestamp(self._clock(), UTC))
-        return [e for e in list_expirations(self._listing_day) if e.date >= today]
+        """The listed expirations still trading at the current tick, soonest first."""
+        path = self._path(underlying)
+        now = datetime.fromtimestamp(path.tick_time(path.tick), UTC)
+        return [
+            e
+            for e in list_expirations(self._listing_day, self._calendar)
+            if self._calendar.is_listed(e.date, now)
+        ]
+
+    def market_version(self, underlying: str) -> int | None:
+        """The tick index: every price of the simulated market moves once per tick."""
+        return self._now_tick()
 
     async def get_chain(
         self, underlying: str, expiration_start: date | None, expiration_end: date | None
@@ -187,13 +200,15 @@ class SimulatedProvider:
         path = self._path(underlying)
         uq = path.quote(DataSource.SIMULATED)
         listing = self._listing(underlying)
-        today = trading_date(uq.quote_time)
-        first = max(today, expiration_start) if expiration_start else today
-        index = [
-            i
-            for i, exp in enumerate(listing.expiration)
-            if exp >= first and (expiration_end is None or exp <= expiration_end)
-        ]
+        # Per expiration, not per contract: a chain has thousands of contracts, a few dozen dates.
+        wanted = {
+            exp
+            for exp in set(listing.expiration)
+            if self._calendar.is_listed(exp, uq.quote_time)
+            and (expiration_start is None or exp >= expiration_start)
+            and (expiration_end is None or exp <= expiration_end)
+        }
+        index = [i for i, exp in enumerate(listing.expiration) if exp in wanted]
         return RawChain(
             underlying=underlying,
             underlying_quote=uq,

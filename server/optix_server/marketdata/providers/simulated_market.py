@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from optix_server.common.price_increments import EQUITY_TICKS
 from optix_server.marketdata.models import BarInterval, DataSource, PriceBar, Quote
 from optix_server.marketdata.providers.bars import MinuteBars, bar_start
 from optix_server.marketdata.providers.universe import SimulatedInstrument, stable_seed
@@ -19,10 +20,6 @@ from optix_server.marketdata.providers.universe import SimulatedInstrument, stab
 SECONDS_PER_YEAR = 365.0 * 86400.0
 # Bound on generated pre-simulation bars per request (e.g. ~80 years of daily bars).
 MAX_HISTORY_BARS = 20_000
-
-
-def _round_cents(x: float) -> float:
-    return round(x + 0.0, 2)
 
 
 class SymbolPath:
@@ -62,7 +59,7 @@ class SymbolPath:
         prices = np.exp(log_path)
         volumes = (100 * np.floor(np.abs(z[:, 1]) * 2)).astype(np.int64)
         times = self._start + np.arange(self.tick + 1, tick + 1, dtype=np.float64) / self._rate
-        self.bars.record(times, np.round(prices, 2).astype(np.float64), volumes)
+        self.bars.record(times, EQUITY_TICKS.nearest_array(prices), volumes)
         self.tick = tick
         self.log_price = float(log_path[-1])
         self.price = float(prices[-1])
@@ -73,24 +70,25 @@ class SymbolPath:
         return True
 
     def quote(self, source: DataSource) -> Quote:
-        """The quote at the current tick."""
-        last = _round_cents(self.price)
-        spread = max(0.01, _round_cents(self.price * 0.0002))
-        bid = math.floor((self.price - spread / 2) * 100) / 100
+        """The quote at the current tick, every price on the instrument's tick."""
+        ticks = EQUITY_TICKS
+        spread = max(0.01, ticks.nearest(self.price * 0.0002))
+        bid = ticks.floor(self.price - spread / 2)
         size = int(100 * (1 + abs(self.noise) * 5))
         return Quote(
             symbol=self.spec.symbol,
             instrument_type=self.spec.instrument_type,
             bid=bid,
-            ask=_round_cents(bid + spread),
-            last=last,
+            ask=ticks.nearest(bid + spread),
+            # The same rounding as the bars' (np.round), so the newest bar closes at `last`.
+            last=ticks.nearest(self.price),
             bid_size=size,
             ask_size=size + 100,
             volume=self.volume,
-            open=_round_cents(self.open),
-            high=_round_cents(self.high),
-            low=_round_cents(self.low),
-            previous_close=_round_cents(self.spec.initial_price),
+            open=ticks.nearest(self.open),
+            high=ticks.nearest(self.high),
+            low=ticks.nearest(self.low),
+            previous_close=ticks.nearest(self.spec.initial_price),
             quote_time=datetime.fromtimestamp(self.tick_time(self.tick), UTC),
             source=source,
             sequence=self.tick + 1,
@@ -117,15 +115,16 @@ class SymbolPath:
             np.concatenate(([0.0], -np.cumsum(step * z[:, 0])))
         )
         bars: list[PriceBar] = []
+        on_tick = EQUITY_TICKS.nearest
         for j in range(j_max, j_min - 1, -1):
             open_, close = float(closes[j]), float(closes[j - 1])
             bars.append(
                 PriceBar(
                     datetime.fromtimestamp(first_live - j * length, UTC),
-                    _round_cents(open_),
-                    _round_cents(max(open_, close) * math.exp(abs(z[j - 1, 1]) * step * 0.5)),
-                    _round_cents(min(open_, close) * math.exp(-abs(z[j - 1, 2]) * step * 0.5)),
-                    _round_cents(close),
+                    on_tick(open_),
+                    on_tick(max(open_, close) * math.exp(abs(z[j - 1, 1]) * step * 0.5)),
+                    on_tick(min(open_, close) * math.exp(-abs(z[j - 1, 2]) * step * 0.5)),
+                    on_tick(close),
                     int(1000 * length / 60 * (1 + abs(z[j - 1, 1]))),
                 )
             )

@@ -15,7 +15,9 @@ from datetime import date, datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
+from optix_server.common.exchange_calendar import ExchangeCalendar, us_options_calendar
 from optix_server.common.occ import OccSymbol, OptionRight
+from optix_server.common.price_increments import option_ticks
 from optix_server.marketdata.models import Expiration, ExpirationType, OptionMarket
 from optix_server.marketdata.pricing.bsm import bsm_price
 from optix_server.marketdata.providers.universe import stable_seed
@@ -27,18 +29,15 @@ QUARTERLY_MONTHS = (3, 6, 9, 12)
 
 
 def third_friday(year: int, month: int) -> date:
-    """The standard monthly expiration: the month's third Friday."""
+    """The standard monthly expiration's nominal date: the month's third Friday."""
     first = date(year, month, 1)
     offset = (calendar.FRIDAY - first.weekday()) % 7
     return first + timedelta(days=offset + 14)
 
 
-def last_weekday(year: int, month: int) -> date:
-    """The month's last Monday-to-Friday day (quarterly expirations)."""
-    day = date(year, month, calendar.monthrange(year, month)[1])
-    while day.weekday() >= 5:
-        day -= timedelta(days=1)
-    return day
+def month_end(year: int, month: int) -> date:
+    """The month's last calendar day (quarterly expirations: its last session)."""
+    return date(year, month, calendar.monthrange(year, month)[1])
 
 
 def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
@@ -46,21 +45,25 @@ def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
-def list_expirations(today: date) -> list[Expiration]:
-    """Weeklies for 8 weeks, third-Friday monthlies for a year, quarter-ends for a year."""
+def list_expirations(today: date, market_calendar: ExchangeCalendar) -> list[Expiration]:
+    """Weeklies for 8 weeks, third-Friday monthlies for a year, quarter-ends for a year, each
+    on the exchange's calendar: a holiday Friday's expiration is listed the session before."""
     found: dict[date, ExpirationType] = {}
+    listed = market_calendar.listed_expiration
     for i in range(MONTHLY_COUNT + 1):
         y, m = _add_months(today.year, today.month, i)
-        monthly = third_friday(y, m)
+        monthly = listed(third_friday(y, m))
         if monthly >= today:
             found[monthly] = ExpirationType.STANDARD
         if m in QUARTERLY_MONTHS:
-            quarter_end = last_weekday(y, m)
+            quarter_end = listed(month_end(y, m))
             if quarter_end >= today:
                 found.setdefault(quarter_end, ExpirationType.QUARTERLY)
     friday = today + timedelta(days=(calendar.FRIDAY - today.weekday()) % 7)
     for i in range(WEEKLY_COUNT):
-        found.setdefault(friday + timedelta(weeks=i), ExpirationType.WEEKLY)
+        weekly = listed(friday + timedelta(weeks=i))
+        if weekly >= today:
+            found.setdefault(weekly, ExpirationType.WEEKLY)
     horizon = today + timedelta(days=400)
     return [Expiration(d, t) for d, t in sorted(found.items()) if d <= horizon]
 
@@ -108,10 +111,17 @@ class OptionListing:
     volume: NDArray[np.int64]
 
 
-def build_listing(underlying: str, reference_price: float, today: date, seed: int) -> OptionListing:
-    """Every contract of an underlying ordered by expiration, strike, call before put."""
+def build_listing(
+    underlying: str,
+    reference_price: float,
+    today: date,
+    seed: int,
+    market_calendar: ExchangeCalendar | None = None,
+) -> OptionListing:
+    """Every contract of an underlying ordered by expiration, strike, call before put (on the
+    US options calendar unless told otherwise)."""
     contracts: list[OccSymbol] = []
-    for exp in list_expirations(today):
+    for exp in list_expirations(today, market_calendar or us_options_calendar()):
         days = (exp.date - today).days
         for k in list_strikes(reference_price, days):
             for right in (OptionRight.CALL, OptionRight.PUT):
@@ -144,8 +154,8 @@ def price_markets(
     dividend_yield: float,
     now: datetime,
 ) -> list[OptionMarket]:
-    """Quotes for the listed contracts at `index`: theoretical smile price, cent-rounded
-    bid/ask around it, no bid for contracts worth less than two cents."""
+    """Quotes for the listed contracts at `index`: theoretical smile price, bid and ask around
+    it on the class's tick (bid down, ask up), no bid for contracts worth less than two cents."""
     if index.size == 0:
         return []
     exp_t = {d: years_to_expiration(d, now) for d in {listing.expiration[i] for i in index}}
@@ -159,10 +169,13 @@ def price_markets(
     intrinsic = np.where(call, np.maximum(spot - k, 0.0), np.maximum(k - spot, 0.0))
     theo = np.where(live, theo, intrinsic)
     half = np.maximum(0.005, 0.015 * theo)
-    bid = np.floor((theo - half) * 100) / 100
+    ticks = option_ticks(listing.underlying)
+    bid = ticks.floor_array(theo - half)
     bid = np.where(theo < 0.02, 0.0, np.maximum(bid, 0.0))
-    ask = np.maximum(np.ceil((theo + half) * 100) / 100, 0.01)
-    last = np.maximum(np.round(theo, 2), 0.01)
+    # Nothing offers or trades below one tick (a nickel in a nickel class).
+    least = ticks.below
+    ask = np.maximum(ticks.ceil_array(theo + half), least)
+    last = np.maximum(ticks.nearest_array(theo), least)
     return [
         OptionMarket(
             contract=listing.contracts[i],

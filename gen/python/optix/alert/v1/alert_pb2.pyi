@@ -35,8 +35,11 @@ class _AlertFrequencyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AlertF
     previous firing. The alert stays ACTIVE.
     """
     ALERT_FREQUENCY_ONCE_PER_TRADING_DAY: _AlertFrequency.ValueType  # 3
-    """Fire at most once per trading day (the US equity session date, America/New_York). The alert
-    stays ACTIVE.
+    """Fire at most once per trading day. The alert stays ACTIVE. A trading day is a US exchange
+    session (the NYSE calendar, holidays included): an instant counts toward its America/New_York
+    date when that date is a session, else toward the session before, so a weekend or holiday is
+    not a new trading day (fired on Friday, it may fire again from Monday 00:00 New York, or from
+    Tuesday after a Monday holiday).
     """
 
 class AlertFrequency(_AlertFrequency, metaclass=_AlertFrequencyEnumTypeWrapper):
@@ -51,8 +54,11 @@ ALERT_FREQUENCY_EVERY_TIME: AlertFrequency.ValueType  # 2
 previous firing. The alert stays ACTIVE.
 """
 ALERT_FREQUENCY_ONCE_PER_TRADING_DAY: AlertFrequency.ValueType  # 3
-"""Fire at most once per trading day (the US equity session date, America/New_York). The alert
-stays ACTIVE.
+"""Fire at most once per trading day. The alert stays ACTIVE. A trading day is a US exchange
+session (the NYSE calendar, holidays included): an instant counts toward its America/New_York
+date when that date is a session, else toward the session before, so a weekend or holiday is
+not a new trading day (fired on Friday, it may fire again from Monday 00:00 New York, or from
+Tuesday after a Monday holiday).
 """
 Global___AlertFrequency: _TypeAlias = AlertFrequency  # noqa: Y015
 

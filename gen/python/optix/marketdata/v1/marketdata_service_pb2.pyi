@@ -202,7 +202,9 @@ Global___ListExpirationsResponse: _TypeAlias = ListExpirationsResponse  # noqa: 
 
 @_typing.final
 class GetOptionsChainRequest(_message.Message):
-    """Request for GetOptionsChain. All filters are optional and combine with AND."""
+    """Request for GetOptionsChain. All filters are optional and combine with AND; together they
+    must select at most the maximum contracts per response (see GetOptionsChain).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -229,7 +231,9 @@ class GetOptionsChainRequest(_message.Message):
 
     @_builtins.property
     def expiration_end(self) -> _instrument_pb2.Date:
-        """Latest expiration to include (inclusive). Must not be before `expiration_start`."""
+        """Latest expiration to include (inclusive). Must not be before `expiration_start`. A
+        request selecting more than the maximum contracts per response reports its violation here.
+        """
 
     def __init__(
         self,
@@ -259,7 +263,7 @@ class GetOptionsChainResponse(_message.Message):
     CHAIN_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def chain(self) -> _option_chain_pb2.OptionsChain:
-        """The chain."""
+        """The chain; its `options` are empty when the filters select no contract."""
 
     def __init__(
         self,

@@ -88,7 +88,8 @@ class MarketDataServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListExpirations(self, request, context):
-        """Lists the expiration dates of an underlying's options.
+        """Lists the expiration dates of an underlying's options. NOT_FOUND for an underlying without
+        options.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -96,6 +97,19 @@ class MarketDataServiceServicer:
 
     def GetOptionsChain(self, request, context):
         """Returns an underlying's options chain with implied volatility and Greeks per contract.
+
+        The whole chain is priced once per market update (a tick of the simulated market, a
+        replayed tick of the underlying or its options, a poll interval of a live source) and every
+        request in that update gets a slice of the same result: two requests in one update see the
+        same numbers, and no request sees an update older than one already served.
+
+        Filters that select no contract answer an empty chain (no error). Filters that select more
+        contracts than one response carries (10,000 by default, OPTIX_MARKETDATA_MAX_CHAIN_CONTRACTS;
+        every full chain of the simulated market fits) answer INVALID_ARGUMENT with a BadRequest
+        field violation on `expiration_end` saying how many were selected: narrow the expiration
+        window (ListExpirations, then one expiration or a few at a time is what an app screen needs),
+        or the strikes or side. The chain is not paged: pages fetched in different updates would not
+        agree with each other.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -40,9 +40,25 @@ class MarketDataServiceStub:
     BatchGetQuotes: _grpc.UnaryUnaryMultiCallable[_marketdata_service_pb2.BatchGetQuotesRequest, _marketdata_service_pb2.BatchGetQuotesResponse]
     """Returns the latest quotes for several symbols; unknown ones are listed, not an error."""
     ListExpirations: _grpc.UnaryUnaryMultiCallable[_marketdata_service_pb2.ListExpirationsRequest, _marketdata_service_pb2.ListExpirationsResponse]
-    """Lists the expiration dates of an underlying's options."""
+    """Lists the expiration dates of an underlying's options. NOT_FOUND for an underlying without
+    options.
+    """
     GetOptionsChain: _grpc.UnaryUnaryMultiCallable[_marketdata_service_pb2.GetOptionsChainRequest, _marketdata_service_pb2.GetOptionsChainResponse]
-    """Returns an underlying's options chain with implied volatility and Greeks per contract."""
+    """Returns an underlying's options chain with implied volatility and Greeks per contract.
+
+    The whole chain is priced once per market update (a tick of the simulated market, a
+    replayed tick of the underlying or its options, a poll interval of a live source) and every
+    request in that update gets a slice of the same result: two requests in one update see the
+    same numbers, and no request sees an update older than one already served.
+
+    Filters that select no contract answer an empty chain (no error). Filters that select more
+    contracts than one response carries (10,000 by default, OPTIX_MARKETDATA_MAX_CHAIN_CONTRACTS;
+    every full chain of the simulated market fits) answer INVALID_ARGUMENT with a BadRequest
+    field violation on `expiration_end` saying how many were selected: narrow the expiration
+    window (ListExpirations, then one expiration or a few at a time is what an app screen needs),
+    or the strikes or side. The chain is not paged: pages fetched in different updates would not
+    agree with each other.
+    """
     StreamQuotes: _grpc.UnaryStreamMultiCallable[_marketdata_service_pb2.StreamQuotesRequest, _marketdata_service_pb2.StreamQuotesResponse]
     """Streams live quotes for the requested symbols until the client cancels. Each message carries
     a batch of the newest quotes (conflated per symbol) or a heartbeat. On server shutdown the
@@ -63,9 +79,25 @@ class MarketDataServiceAsyncStub(MarketDataServiceStub):
     BatchGetQuotes: _aio.UnaryUnaryMultiCallable[_marketdata_service_pb2.BatchGetQuotesRequest, _marketdata_service_pb2.BatchGetQuotesResponse]  # type: ignore[assignment]
     """Returns the latest quotes for several symbols; unknown ones are listed, not an error."""
     ListExpirations: _aio.UnaryUnaryMultiCallable[_marketdata_service_pb2.ListExpirationsRequest, _marketdata_service_pb2.ListExpirationsResponse]  # type: ignore[assignment]
-    """Lists the expiration dates of an underlying's options."""
+    """Lists the expiration dates of an underlying's options. NOT_FOUND for an underlying without
+    options.
+    """
     GetOptionsChain: _aio.UnaryUnaryMultiCallable[_marketdata_service_pb2.GetOptionsChainRequest, _marketdata_service_pb2.GetOptionsChainResponse]  # type: ignore[assignment]
-    """Returns an underlying's options chain with implied volatility and Greeks per contract."""
+    """Returns an underlying's options chain with implied volatility and Greeks per contract.
+
+    The whole chain is priced once per market update (a tick of the simulated market, a
+    replayed tick of the underlying or its options, a poll interval of a live source) and every
+    request in that update gets a slice of the same result: two requests in one update see the
+    same numbers, and no request sees an update older than one already served.
+
+    Filters that select no contract answer an empty chain (no error). Filters that select more
+    contracts than one response carries (10,000 by default, OPTIX_MARKETDATA_MAX_CHAIN_CONTRACTS;
+    every full chain of the simulated market fits) answer INVALID_ARGUMENT with a BadRequest
+    field violation on `expiration_end` saying how many were selected: narrow the expiration
+    window (ListExpirations, then one expiration or a few at a time is what an app screen needs),
+    or the strikes or side. The chain is not paged: pages fetched in different updates would not
+    agree with each other.
+    """
     StreamQuotes: _aio.UnaryStreamMultiCallable[_marketdata_service_pb2.StreamQuotesRequest, _marketdata_service_pb2.StreamQuotesResponse]  # type: ignore[assignment]
     """Streams live quotes for the requested symbols until the client cancels. Each message carries
     a batch of the newest quotes (conflated per symbol) or a heartbeat. On server shutdown the
@@ -101,7 +133,9 @@ class MarketDataServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _marketdata_service_pb2.ListExpirationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_marketdata_service_pb2.ListExpirationsResponse, _abc.Awaitable[_marketdata_service_pb2.ListExpirationsResponse]]:
-        """Lists the expiration dates of an underlying's options."""
+        """Lists the expiration dates of an underlying's options. NOT_FOUND for an underlying without
+        options.
+        """
 
     @_abc_1.abstractmethod
     def GetOptionsChain(
@@ -109,7 +143,21 @@ class MarketDataServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _marketdata_service_pb2.GetOptionsChainRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_marketdata_service_pb2.GetOptionsChainResponse, _abc.Awaitable[_marketdata_service_pb2.GetOptionsChainResponse]]:
-        """Returns an underlying's options chain with implied volatility and Greeks per contract."""
+        """Returns an underlying's options chain with implied volatility and Greeks per contract.
+
+        The whole chain is priced once per market update (a tick of the simulated market, a
+        replayed tick of the underlying or its options, a poll interval of a live source) and every
+        request in that update gets a slice of the same result: two requests in one update see the
+        same numbers, and no request sees an update older than one already served.
+
+        Filters that select no contract answer an empty chain (no error). Filters that select more
+        contracts than one response carries (10,000 by default, OPTIX_MARKETDATA_MAX_CHAIN_CONTRACTS;
+        every full chain of the simulated market fits) answer INVALID_ARGUMENT with a BadRequest
+        field violation on `expiration_end` saying how many were selected: narrow the expiration
+        window (ListExpirations, then one expiration or a few at a time is what an app screen needs),
+        or the strikes or side. The chain is not paged: pages fetched in different updates would not
+        agree with each other.
+        """
 
     @_abc_1.abstractmethod
     def StreamQuotes(

@@ -263,7 +263,9 @@ class PricingParameters(_message.Message):
     """The price each implied volatility was inverted from, for example "mark"."""
     @_builtins.property
     def pricing_time(self) -> _timestamp_pb2.Timestamp:
-        """The instant the chain was priced at."""
+        """The instant the prices are for: the underlying quote's `quote_time`, which the option
+        quotes share. Every `time_to_expiration_years` is measured from it.
+        """
 
     def __init__(
         self,
@@ -311,7 +313,7 @@ class OptionsChain(_message.Message):
 
     @_builtins.property
     def options(self) -> _containers.RepeatedCompositeFieldContainer[Global___OptionQuote]:
-        """The contracts."""
+        """The contracts the filters selected; empty when they select none."""
 
     def __init__(
         self,

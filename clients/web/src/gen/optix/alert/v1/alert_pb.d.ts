@@ -495,8 +495,11 @@ export enum AlertFrequency {
   EVERY_TIME = 2,
 
   /**
-   * Fire at most once per trading day (the US equity session date, America/New_York). The alert
-   * stays ACTIVE.
+   * Fire at most once per trading day. The alert stays ACTIVE. A trading day is a US exchange
+   * session (the NYSE calendar, holidays included): an instant counts toward its America/New_York
+   * date when that date is a session, else toward the session before, so a weekend or holiday is
+   * not a new trading day (fired on Friday, it may fire again from Monday 00:00 New York, or from
+   * Tuesday after a Monday holiday).
    *
    * @generated from enum value: ALERT_FREQUENCY_ONCE_PER_TRADING_DAY = 3;
    */

@@ -144,7 +144,8 @@ export declare type ListExpirationsResponse = Message<"optix.marketdata.v1.ListE
 export declare const ListExpirationsResponseSchema: GenMessage<ListExpirationsResponse>;
 
 /**
- * Request for GetOptionsChain. All filters are optional and combine with AND.
+ * Request for GetOptionsChain. All filters are optional and combine with AND; together they
+ * must select at most the maximum contracts per response (see GetOptionsChain).
  *
  * @generated from message optix.marketdata.v1.GetOptionsChainRequest
  */
@@ -164,7 +165,8 @@ export declare type GetOptionsChainRequest = Message<"optix.marketdata.v1.GetOpt
   expirationStart?: Date | undefined;
 
   /**
-   * Latest expiration to include (inclusive). Must not be before `expiration_start`.
+   * Latest expiration to include (inclusive). Must not be before `expiration_start`. A
+   * request selecting more than the maximum contracts per response reports its violation here.
    *
    * @generated from field: optix.common.v1.Date expiration_end = 3;
    */
@@ -212,7 +214,7 @@ export declare const GetOptionsChainRequestSchema: GenMessage<GetOptionsChainReq
  */
 export declare type GetOptionsChainResponse = Message<"optix.marketdata.v1.GetOptionsChainResponse"> & {
   /**
-   * The chain.
+   * The chain; its `options` are empty when the filters select no contract.
    *
    * @generated from field: optix.marketdata.v1.OptionsChain chain = 1;
    */
@@ -445,7 +447,8 @@ export declare const MarketDataService: GenService<{
     output: typeof BatchGetQuotesResponseSchema;
   },
   /**
-   * Lists the expiration dates of an underlying's options.
+   * Lists the expiration dates of an underlying's options. NOT_FOUND for an underlying without
+   * options.
    *
    * @generated from rpc optix.marketdata.v1.MarketDataService.ListExpirations
    */
@@ -456,6 +459,19 @@ export declare const MarketDataService: GenService<{
   },
   /**
    * Returns an underlying's options chain with implied volatility and Greeks per contract.
+   *
+   * The whole chain is priced once per market update (a tick of the simulated market, a
+   * replayed tick of the underlying or its options, a poll interval of a live source) and every
+   * request in that update gets a slice of the same result: two requests in one update see the
+   * same numbers, and no request sees an update older than one already served.
+   *
+   * Filters that select no contract answer an empty chain (no error). Filters that select more
+   * contracts than one response carries (10,000 by default, OPTIX_MARKETDATA_MAX_CHAIN_CONTRACTS;
+   * every full chain of the simulated market fits) answer INVALID_ARGUMENT with a BadRequest
+   * field violation on `expiration_end` saying how many were selected: narrow the expiration
+   * window (ListExpirations, then one expiration or a few at a time is what an app screen needs),
+   * or the strikes or side. The chain is not paged: pages fetched in different updates would not
+   * agree with each other.
    *
    * @generated from rpc optix.marketdata.v1.MarketDataService.GetOptionsChain
    */

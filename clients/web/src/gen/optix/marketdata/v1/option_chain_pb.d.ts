@@ -235,7 +235,8 @@ export declare type PricingParameters = Message<"optix.marketdata.v1.PricingPara
   timeConvention: string;
 
   /**
-   * The instant the chain was priced at.
+   * The instant the prices are for: the underlying quote's `quote_time`, which the option
+   * quotes share. Every `time_to_expiration_years` is measured from it.
    *
    * @generated from field: google.protobuf.Timestamp pricing_time = 6;
    */
@@ -284,7 +285,7 @@ export declare type OptionsChain = Message<"optix.marketdata.v1.OptionsChain"> &
   pricing?: PricingParameters | undefined;
 
   /**
-   * The contracts.
+   * The contracts the filters selected; empty when they select none.
    *
    * @generated from field: repeated optix.marketdata.v1.OptionQuote options = 4;
    */
