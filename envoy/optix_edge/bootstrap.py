@@ -545,7 +545,12 @@ def _http_filters(settings: EdgeSettings) -> list[HttpFilter]:
         HttpFilter(name="optix.grpc_request_headers", typed_config=Any.pack(request_headers)),
         HttpFilter(name="envoy.filters.http.grpc_web", typed_config=Any.pack(GrpcWeb())),
         HttpFilter(name="optix.grpc_web_frames", typed_config=Any.pack(frames)),
-        HttpFilter(name="envoy.filters.http.router", typed_config=Any.pack(Router())),
+        # No x-envoy-* headers on upstream requests (or responses): the server reads none of
+        # them, and every header a call carries is parsed into Python metadata per request.
+        HttpFilter(
+            name="envoy.filters.http.router",
+            typed_config=Any.pack(Router(suppress_envoy_headers=True)),
+        ),
     ]
 
 
@@ -628,6 +633,9 @@ def _listener(services: Sequence[RoutedService], settings: EdgeSettings) -> List
         # per-address limits count the real client instead of the edge.
         use_remote_address=True,
         xff_num_trusted_hops=0,
+        # No x-request-id: calls are traced by W3C traceparent (the server's tracing), so a
+        # UUID per request would be generated, sent and parsed for nothing.
+        generate_request_id=False,
         stream_idle_timeout=settings.stream_idle_timeout,
         # An incomplete request is held this long at most: its headers, then its whole body
         # (unary routes also end at their deadline, counted from the first byte).
