@@ -101,6 +101,10 @@ async def test_options_chain_as_json(target: str) -> None:
     # grpcurl prints the proto field names.
     assert chain["pricing"]["pricing_time"] == chain["underlying_quote"]["quote_time"]
     assert {o["contract"]["right"] for o in chain["options"]} == {"OPTION_RIGHT_CALL"}
+    # Prices as the decimals they are (44.85, not 44.849999999999994): on the tick, the mark a
+    # midpoint of two ticks.
+    prices = [o.get(f, 0.0) for o in chain["options"] for f in ("bid", "ask", "last", "mark")]
+    assert all(len(repr(float(p)).partition(".")[2]) <= 4 for p in prices), prices
     empty = grpcurl(
         "-H",
         f"authorization: Bearer {token}",
