@@ -80,7 +80,7 @@ class SymbolPath:
             instrument_type=self.spec.instrument_type,
             bid=bid,
             ask=ticks.nearest(bid + spread),
-            # The same rounding as the bars' (np.round), so the newest bar closes at `last`.
+            # The same rounding as the bars', so the newest bar closes at `last`.
             last=ticks.nearest(self.price),
             bid_size=size,
             ask_size=size + 100,
