@@ -11,7 +11,6 @@ import pytest
 from optix_server.common.exchange_calendar import (
     CalendarRangeError,
     ExchangeCalendar,
-    is_expiration_listed,
     us_options_calendar,
 )
 from optix_server.common.market_time import NEW_YORK
@@ -74,7 +73,7 @@ def test_an_expiration_trades_until_its_last_sessions_close(nyse: ExchangeCalend
     for day in (DAY_AFTER_THANKSGIVING_2026, CHRISTMAS_EVE_2026):
         assert nyse.is_listed(day, new_york(day, 12, 59, 59))
         assert not nyse.is_listed(day, new_york(day, 13, 0, 1))
-        assert not is_expiration_listed(day, new_york(day, 15, 0))
+        assert not nyse.is_listed(day, new_york(day, 15, 0))
     # A recorded expiration dated on a holiday last trades the session before.
     assert not nyse.is_listed(GOOD_FRIDAY_2027, new_york(thursday, 16, 0, 1))
 

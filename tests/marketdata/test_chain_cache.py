@@ -18,7 +18,7 @@ import pytest
 
 from optix.common.v1 import instrument_pb2
 from optix.marketdata.v1 import marketdata_service_pb2 as pb
-from optix_server.common.exchange_calendar import is_expiration_listed
+from optix_server.common.exchange_calendar import us_options_calendar
 from optix_server.common.market_time import NEW_YORK
 from optix_server.common.occ import OptionRight
 from optix_server.infra.cache import InMemoryCache
@@ -440,12 +440,12 @@ async def test_contracts_whose_last_session_closed_by_the_quote_time_are_not_pri
     late = dataclasses.replace(
         raw, underlying_quote=dataclasses.replace(raw.underlying_quote, quote_time=closed)
     )
-    priced = price_chain(late, 0.045, 0.005, analyze_chain, is_expiration_listed)
+    priced = price_chain(late, 0.045, 0.005, analyze_chain, us_options_calendar().is_listed)
     assert first not in {c.expiration for c in priced.contracts} and first not in priced.days
     assert priced.size == sum(1 for c in raw.contracts if c.contract.expiration != first)
-    assert price_chain(raw, 0.045, 0.005, analyze_chain, is_expiration_listed).size == len(
-        raw.contracts
-    )
+    assert price_chain(
+        raw, 0.045, 0.005, analyze_chain, us_options_calendar().is_listed
+    ).size == len(raw.contracts)
 
 
 async def test_filters_selecting_nothing_give_an_empty_chain() -> None:

@@ -238,21 +238,26 @@ async def test_a_tick_of_every_symbol_is_published_as_one_burst() -> None:
         await publisher.stop()
 
 
+def aapl_feed(
+    pubsub: InMemoryPubSub, cache: InMemoryCache, *, owner_lease_seconds: float
+) -> FeedPublisher:
+    """A replica's feed publisher for AAPL on a fast simulated market, sharing `pubsub` and
+    `cache` (what Redis gives replicas)."""
+    return FeedPublisher(
+        fast_simulated_provider("AAPL"),
+        pubsub,
+        cache,
+        lease_seconds=15,
+        cache_ttl=5,
+        owner_lease_seconds=owner_lease_seconds,
+    )
+
+
 async def test_replicas_elect_one_feed_owner_and_hand_over_when_it_stops() -> None:
     # Two replicas on one cache and pub/sub (what Redis gives them): one ticks, and when it
     # stops, the other takes over rather than the feed going quiet.
     pubsub, cache = InMemoryPubSub(), InMemoryCache()
-    replicas = [
-        FeedPublisher(
-            fast_simulated_provider("AAPL"),
-            pubsub,
-            cache,
-            lease_seconds=15,
-            cache_ttl=5,
-            owner_lease_seconds=0.3,
-        )
-        for _ in range(2)
-    ]
+    replicas = [aapl_feed(pubsub, cache, owner_lease_seconds=0.3) for _ in range(2)]
     first, second = replicas
     for replica in replicas:
         await replica.start()
@@ -280,14 +285,7 @@ async def test_a_graceful_hand_over_is_announced_and_sequences_continue() -> Non
     # takeover. The second replica's market starts its sequences afresh (lower than those
     # already published), yet streams must see them keep growing.
     pubsub, cache = InMemoryPubSub(), InMemoryCache()
-    first = FeedPublisher(
-        fast_simulated_provider("AAPL"),
-        pubsub,
-        cache,
-        lease_seconds=15,
-        cache_ttl=5,
-        owner_lease_seconds=120,
-    )
+    first = aapl_feed(pubsub, cache, owner_lease_seconds=120)
     await first.start()
     first.demand(["AAPL"])
     second: FeedPublisher | None = None
@@ -296,14 +294,7 @@ async def test_a_graceful_hand_over_is_announced_and_sequences_continue() -> Non
             seen = [tick_from_payload(await asyncio.wait_for(anext(ticks), 10)).sequence]
             while len(seen) < 20:
                 seen.append(tick_from_payload(await asyncio.wait_for(anext(ticks), 10)).sequence)
-            second = FeedPublisher(
-                fast_simulated_provider("AAPL"),
-                pubsub,
-                cache,
-                lease_seconds=15,
-                cache_ttl=5,
-                owner_lease_seconds=120,
-            )
+            second = aapl_feed(pubsub, cache, owner_lease_seconds=120)
             await second.start()
             second.demand(["AAPL"])
             assert first.owns_feed and not second.owns_feed
@@ -327,14 +318,7 @@ async def test_a_vanished_owner_is_replaced_when_its_hold_ends_not_at_the_next_p
     # hold's end.
     pubsub, cache = InMemoryPubSub(), InMemoryCache()
     assert await cache.hold(OWNER_KEY, "a replica that died", 0.5)
-    survivor = FeedPublisher(
-        fast_simulated_provider("AAPL"),
-        pubsub,
-        cache,
-        lease_seconds=15,
-        cache_ttl=5,
-        owner_lease_seconds=120,
-    )
+    survivor = aapl_feed(pubsub, cache, owner_lease_seconds=120)
     await survivor.start()
     survivor.demand(["AAPL"])
     try:

@@ -134,8 +134,3 @@ def us_options_calendar() -> ExchangeCalendar:
     """The US options market's calendar, loaded on first use and shared: it is reference data,
     like the time zone database, and never changes while a process runs."""
     return load_exchange_calendar()
-
-
-def is_expiration_listed(expiration: date, now: datetime) -> bool:
-    """Whether an expiration still trades at `now` on the US options market's calendar."""
-    return us_options_calendar().is_listed(expiration, now)

@@ -4,8 +4,9 @@ the shared result, never a second pricing)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Protocol
 
@@ -76,6 +77,8 @@ class PricedChain:
     time_to_expiration: FloatArray
     analytics: ChainAnalytics
     days: tuple[date, ...]  # the distinct expirations, soonest first
+    # How long the kernel took (of the whole pricing): where a cold chain's time went.
+    kernel_seconds: float = field(default=0.0, compare=False)
 
     @property
     def size(self) -> int:
@@ -234,7 +237,9 @@ def price_chain(
     bid = _floats([m.bid for m in ordered])
     ask = _floats([m.ask for m in ordered])
     last = _floats([m.last for m in ordered])
+    kernel_started = time.perf_counter()
     analytics = pricer(spot, rate, dividend_yield, strike, t, is_call, bid, ask, last)
+    kernel_seconds = time.perf_counter() - kernel_started
     # The kernel's mark is the exact binary midpoint (44.849999999999994); it is shown on the
     # decimal grid like every derived price. IV and Greeks were solved from the exact value.
     analytics = replace(analytics, mark=np.round(analytics.mark, PRICE_DECIMALS))
@@ -264,4 +269,5 @@ def price_chain(
         time_to_expiration=t,
         analytics=analytics,
         days=tuple(sorted(years)),
+        kernel_seconds=kernel_seconds,
     )

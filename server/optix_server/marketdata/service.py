@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
-from optix_server.common.exchange_calendar import is_expiration_listed
+from optix_server.common.exchange_calendar import ExchangeCalendar, us_options_calendar
 from optix_server.common.symbol_fields import symbol_field, symbol_list, ticker_field
 from optix_server.infra.cache import Cache
 from optix_server.infra.errors import NotFound, Unavailable, ViolationCollector
@@ -70,6 +70,7 @@ class MarketDataService:
         settings: MarketDataSettings,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         pricer: ChainPricer = analyze_chain,
+        market_calendar: ExchangeCalendar | None = None,
     ) -> None:
         self._provider = provider
         self._cache = cache
@@ -77,6 +78,8 @@ class MarketDataService:
         self._analyst = QuoteAnalyst(settings)
         self._now = now
         self._pricer = pricer
+        # Whether an expiration still trades at an instant (until its last session's close).
+        self._listed = (market_calendar or us_options_calendar()).is_listed
         # Priced once per underlying per market update, shared by that update's requests.
         self.chains: UpdateCache[SharedChain] = UpdateCache(
             settings.chain_cache_bytes, lambda chain: chain.nbytes
@@ -153,7 +156,7 @@ class MarketDataService:
         )
         now = self._now()
         # Listed until the close of the last session (13:00 on an early-close day).
-        listed = (e for e in expirations if is_expiration_listed(e.date, now))
+        listed = (e for e in expirations if self._listed(e.date, now))
         return sorted(listed, key=lambda e: e.date), trading_date(now)
 
     async def get_options_chain(
@@ -217,7 +220,7 @@ class MarketDataService:
             time.perf_counter() - started,
             # As ListExpirations, but at the instant the prices are for: a contract whose last
             # session closed by then is not in the chain.
-            is_expiration_listed,
+            self._listed,
         )
         if len(raw.contracts) > THREAD_THRESHOLD:
             return await asyncio.to_thread(build)

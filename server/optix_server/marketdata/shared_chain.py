@@ -8,14 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import numpy as np
-from numpy.typing import NDArray
-
 from optix_server.marketdata.chain_wire import EncodedChain, encode_chain
 from optix_server.marketdata.models import OptionsChain, RawChain
 from optix_server.marketdata.priced_chain import ChainPricer, Index, PricedChain, price_chain
-from optix_server.marketdata.pricing.bsm import FloatArray
-from optix_server.marketdata.pricing.chain import ChainAnalytics
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,34 +53,6 @@ class ChainSelection:
         return self.shared.priced.chain(self.index)
 
 
-@dataclass
-class _TimedPricer:
-    """A pricer that remembers how long its last call took, to tell the kernel's time from
-    the array assembly around it."""
-
-    pricer: ChainPricer
-    seconds: float = 0.0
-
-    def __call__(
-        self,
-        spot: float,
-        rate: float,
-        dividend_yield: float,
-        strike: FloatArray,
-        t: FloatArray,
-        is_call: NDArray[np.bool_],
-        bid: FloatArray,
-        ask: FloatArray,
-        last: FloatArray,
-    ) -> ChainAnalytics:
-        """Price and time."""
-        started = time.perf_counter()
-        try:
-            return self.pricer(spot, rate, dividend_yield, strike, t, is_call, bid, ask, last)
-        finally:
-            self.seconds = time.perf_counter() - started
-
-
 def build_shared_chain(
     raw: RawChain,
     rate: float,
@@ -97,9 +64,8 @@ def build_shared_chain(
 ) -> SharedChain:
     """Price and encode the contracts of `raw` whose expiration is still `listed` (reusing
     what the previous update encoded that still holds)."""
-    timed = _TimedPricer(pricer)
     started = time.perf_counter()
-    priced = price_chain(raw, rate, dividend_yield, timed, listed)
+    priced = price_chain(raw, rate, dividend_yield, pricer, listed)
     priced_at = time.perf_counter()
     encoded = encode_chain(priced, previous.encoded if previous is not None else None)
     encoded_at = time.perf_counter()
@@ -108,8 +74,8 @@ def build_shared_chain(
         encoded,
         BuildTimings(
             fetch=fetch_seconds,
-            assembly=priced_at - started - timed.seconds,
-            pricing=timed.seconds,
+            assembly=priced_at - started - priced.kernel_seconds,
+            pricing=priced.kernel_seconds,
             encoding=encoded_at - priced_at,
         ),
     )

@@ -207,10 +207,11 @@ def build_demo_book(
         positions.append(BrokerPosition(holding, Decimal(quantity), cost))
     cycles = _cycles(opened_at, now)
     legs = _legs(subject, universe)
+    market_calendar = us_options_calendar()
     for c, (month, opens_at) in enumerate(cycles):
         target = _add_months(month, 2)
         # Listed the session before when the Friday is an exchange holiday (Juneteenth 2026).
-        expiry = us_options_calendar().listed_expiration(third_friday(target.year, target.month))
+        expiry = market_calendar.listed_expiration(third_friday(target.year, target.month))
         closes_at = cycles[c + 1][1] if c + 1 < len(cycles) else None
         for i, leg in enumerate(legs):
             strike = _strike(leg.ticker.reference_price, leg.moneyness)
